@@ -167,6 +167,21 @@ def test_forward_gradient_matches_finite_differences(mano_like, where):
             assert abs(fd - grad[i]) <= 1e-5 * max(1.0, abs(fd)), (i, fd, grad[i])
 
 
+def test_large_batches_run_in_chunks_with_identical_results(mano_like):
+    _, model = mano_like
+    rng = np.random.default_rng(9)
+    num = 2 * 128 + 37  # above the chunking threshold, not a multiple of the chunk
+    pose = jnp.asarray(rng.normal(0, 0.5, size=(num, 16, 3)), jnp.float32)
+    trans = jnp.asarray(rng.normal(0, 0.1, size=(num, 3)), jnp.float32)
+    betas = jnp.asarray(rng.normal(0, 1.0, size=(num, 10)), jnp.float32)
+    out = hand.forward(model, pose, trans, betas)
+    assert out.vertices.shape == (num, 778, 3)
+    for i in (0, 128, num - 1):
+        one = hand.forward(model, pose[i], trans[i], betas[i])
+        np.testing.assert_allclose(out.vertices[i], one.vertices, atol=1e-6)
+        np.testing.assert_allclose(out.joints[i], one.joints, atol=1e-6)
+
+
 def test_pca_to_pose(mano_like):
     _, model = mano_like
     rng = np.random.default_rng(1)

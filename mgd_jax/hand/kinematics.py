@@ -133,7 +133,44 @@ def forward(
         num_batch *= d
     pose = jnp.broadcast_to(pose, batch_shape + (NUM_JOINTS, 3)).reshape(num_batch, NUM_JOINTS, 3)
     trans = jnp.broadcast_to(trans, batch_shape + (3,)).reshape(num_batch, 3)
+    if betas is not None:
+        betas = jnp.broadcast_to(betas, batch_shape + (NUM_BETAS,)).reshape(num_batch, NUM_BETAS)
+    pose, trans = pose.astype(dtype), trans.astype(dtype)
+    if num_batch > 2 * _CHUNK:
+        vertices, joints = _forward_chunked(model, pose, trans, betas)
+    else:
+        vertices, joints = _forward_flat(model, pose, trans, betas)
+    return HandOutput(
+        vertices=vertices.reshape(batch_shape + vertices.shape[1:]),
+        joints=joints.reshape(batch_shape + joints.shape[1:]),
+    )
 
+
+# Large batches run in chunks: the per-hand intermediates (V x 12 transforms) of a chunk stay in
+# cache, which on CPU is over twice as fast per hand as one pass over a batch of thousands.
+_CHUNK = 128
+
+
+def _forward_chunked(model, pose, trans, betas):
+    num_batch = pose.shape[0]
+    num_chunks = -(-num_batch // _CHUNK)
+    pad = num_chunks * _CHUNK - num_batch
+
+    def split(x):
+        x = jnp.pad(x, [(0, pad)] + [(0, 0)] * (x.ndim - 1))
+        return x.reshape((num_chunks, _CHUNK) + x.shape[1:])
+
+    args = (split(pose), split(trans)) + (() if betas is None else (split(betas),))
+    verts, joints = jax.lax.map(lambda a: _forward_flat(model, *a), args)
+    verts = verts.reshape((-1,) + verts.shape[2:])[:num_batch]
+    joints = joints.reshape((-1,) + joints.shape[2:])[:num_batch]
+    return verts, joints
+
+
+def _forward_flat(model, pose, trans, betas=None):
+    """``forward`` on a flat batch: pose (B, 16, 3), trans (B, 3), betas (B, 10) or None."""
+    num_batch = pose.shape[0]
+    dtype = pose.dtype
     v_template = model.v_template.astype(dtype)
     j_regressor = model.j_regressor.astype(dtype)
     if betas is None:
@@ -141,7 +178,6 @@ def forward(
         v_shaped = jnp.broadcast_to(v_template, (num_batch,) + v_template.shape)
         rest_joints = jnp.broadcast_to(j_regressor @ v_template, (num_batch, NUM_JOINTS, 3))
     else:
-        betas = jnp.broadcast_to(betas, batch_shape + (NUM_BETAS,)).reshape(num_batch, NUM_BETAS)
         v_shaped = v_template + jnp.einsum("vck,bk->bvc", model.shapedirs.astype(dtype), betas)
         rest_joints = jnp.einsum("jv,bvc->bjc", j_regressor, v_shaped)
 
@@ -167,10 +203,7 @@ def forward(
     vertices = vertices + trans[:, None, :]
     tips = vertices[:, jnp.asarray(model.tip_vertex_ids)]
     joints = jnp.concatenate([glob_t + trans[:, None, :], tips], axis=1)
-    return HandOutput(
-        vertices=vertices.reshape(batch_shape + (num_v, 3)),
-        joints=joints.reshape(batch_shape + (joints.shape[1], 3)),
-    )
+    return vertices, joints
 
 
 def pca_to_pose(
