@@ -29,14 +29,14 @@ def named_poses(model: hand.HandModel, num_random: int, seed: int) -> dict[str, 
     zeros = np.zeros((15, 3), np.float32)
     fist = zeros.copy()
     fist[:, 2] = 0.85 * np.asarray(model.pose_upper)[:, 2]
-    pinch = zeros.copy()
-    pinch[0:3, 2] = (0.9, 0.7, 0.4)  # index curls to meet the thumb
-    pinch[12:15, 2] = (0.5, 0.5, 0.4)
-    pinch[12, 1] = 0.6
+    curl = zeros.copy()
+    curl[0:3, 2] = (0.9, 0.7, 0.4)  # index and thumb curl towards each other
+    curl[12:15, 2] = (0.5, 0.5, 0.4)
+    curl[12, 1] = 0.6
     poses = {
         "flat": zeros,
         "fist": fist,
-        "pinch": pinch,
+        "curl": curl,
     }
     out = {}
     for name, angles in poses.items():
@@ -70,7 +70,7 @@ def render_gallery(model, poses: dict[str, np.ndarray], workdir: str, size: int)
         for view_name, view in zip(_VIEWS, views):
             tiles.append(view["color"])
             labels.append(f"{name} / {view_name}")
-        if name == "pinch":
+        if name == "curl":
             cond = views[1]
             maps = [cond["color"], render.depth_to_image(cond["depth"]),
                     render.normal_to_image(cond["normal"]), cond["edge"]]  # fmt: skip
@@ -94,7 +94,7 @@ def write_report(workdir: str, model, stats: dict, seconds: float) -> str:
         "",
         "![hand gallery](hand_gallery.png)",
         "",
-        "Condition maps (color, depth, normal, edge) of the pinch pose:",
+        "Condition maps (color, depth, normal, edge) of the curl pose:",
         "",
         "![condition maps](condition_maps.png)",
         "",
