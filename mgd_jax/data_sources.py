@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import trimesh
 
-from mgd_jax import input_pipeline
+from mgd_jax import input_pipeline, objects
 
 _SPLIT_SEED = {"train": 0, "validation": 1_000_003, "test": 2_000_003}
 _PRIMITIVES = ("box", "sphere", "cylinder", "capsule", "cone")
@@ -33,8 +33,7 @@ def primitive_mesh(kind: str, rng: np.random.Generator) -> trimesh.Trimesh:
         raise ValueError(f"unknown primitive '{kind}', expected one of {_PRIMITIVES}")
     rot = trimesh.transformations.random_rotation_matrix(rng.uniform(size=3))
     mesh.apply_transform(rot)
-    mesh.apply_translation(-mesh.bounds.mean(axis=0))
-    return mesh
+    return objects.normalize(mesh)[0]
 
 
 class PrimitiveObjects:
@@ -55,7 +54,7 @@ class PrimitiveObjects:
             rng = np.random.default_rng(_SPLIT_SEED[self.split] + index)
             kind = _PRIMITIVES[index % len(_PRIMITIVES)]
             mesh = primitive_mesh(kind, rng)
-            points, _ = trimesh.sample.sample_surface(mesh, self.num_points, seed=rng)
+            points = objects.sample_points(mesh, self.num_points, seed=int(rng.integers(2**31)))
             self._cache[index] = {
                 "points": np.asarray(points, np.float32),
                 "object_id": np.int32(_SPLIT_SEED[self.split] + index),
