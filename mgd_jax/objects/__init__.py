@@ -8,7 +8,14 @@ of the import graph).
 from __future__ import annotations
 
 from mgd_jax.objects.alpha_shape import alpha_shape
-from mgd_jax.objects.mesh_io import MESH_EXTENSIONS, UNIT_SCALE, load_mesh, load_meshes, normalize
+from mgd_jax.objects.mesh_io import (
+    MESH_EXTENSIONS,
+    UNIT_SCALE,
+    load_mesh,
+    load_meshes,
+    mesh_files,
+    normalize,
+)
 from mgd_jax.objects.sampling import sample_points
 
 __all__ = [
@@ -17,6 +24,7 @@ __all__ = [
     "alpha_shape",
     "load_mesh",
     "load_meshes",
+    "mesh_files",
     "normalize",
     "sample_points",
 ]

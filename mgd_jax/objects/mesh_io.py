@@ -129,7 +129,8 @@ def load_mesh(path: PathLike, units: str = "m") -> trimesh.Trimesh:
     return mesh
 
 
-def _mesh_files(folder: str) -> list[str]:
+def mesh_files(folder: str) -> list[str]:
+    """Mesh files under ``folder`` (recursive), sorted, by extension (MESH_EXTENSIONS)."""
     found = []
     for root, dirs, files in os.walk(folder):
         dirs.sort()
@@ -160,7 +161,7 @@ def load_meshes(
     if isinstance(paths_or_folder, (str, os.PathLike)):
         root = os.fspath(paths_or_folder)
         if os.path.isdir(root):
-            paths: Sequence[str] = _mesh_files(root)
+            paths: Sequence[str] = mesh_files(root)
         else:
             paths = [root]
     else:
