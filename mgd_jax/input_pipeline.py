@@ -31,7 +31,7 @@ def tfds_source(name: str, split: str, data_dir: str | None = None, weight: floa
     """A ``tfds.data_source`` (array_record, no TensorFlow needed) as a ``Source``.
 
     Raises:
-      FileNotFoundError saying which ``tfds build`` command to run when the dataset is missing.
+      FileNotFoundError saying which build command to run when the dataset is missing.
     """
     import tensorflow_datasets as tfds
 
@@ -40,7 +40,8 @@ def tfds_source(name: str, split: str, data_dir: str | None = None, weight: floa
     except Exception as e:  # tfds raises several types for a missing dataset
         raise FileNotFoundError(
             f"dataset '{name}' (split '{split}') not found in {data_dir or '~/tensorflow_datasets'}"
-            f": build it first with `tfds build datasets/{name.split(':')[0].split('/')[0]}`"
+            f": build it first with `python -m mgd_jax.build_dataset "
+            f"datasets/{name.split(':')[0].split('/')[0]}`"
             f"{' --data_dir=' + data_dir if data_dir else ''} ({type(e).__name__}: {e})"
         ) from e
     return Source(name=f"{name}:{split}", data=data, weight=weight)

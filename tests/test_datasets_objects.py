@@ -79,3 +79,22 @@ def test_shapenet_layout_gets_hand_held_sizes(tmp_path):
 def test_shapenet_missing_taxonomy_names_the_fix(tmp_path):
     with pytest.raises(FileNotFoundError, match="taxonomy.json"):
         shapenet.model_paths(str(tmp_path))
+
+
+def test_build_command_and_pipeline_read_the_dataset(tmp_path):
+    from mgd_jax import build_dataset, data_sources, input_pipeline
+
+    root = tmp_path / "meshes"
+    root.mkdir()
+    for i in range(4):
+        trimesh.creation.box(extents=(0.02 + 0.01 * i, 0.05, 0.03)).export(root / f"box{i}.off")
+    data_dir = str(tmp_path / "tfds")
+    build_dataset.main(["datasets/object_folder", f"--manual_dir={root}", "--config=m",
+                        f"--data_dir={data_dir}"])  # fmt: skip
+    src = data_sources.build_source("tfds:object_folder/m", "train", data_dir=data_dir)
+    ds = input_pipeline.make_dataset([src], batch_size=2, seed=0,
+                                     transform=lambda e: {"points": e["points"]})  # fmt: skip
+    batch = next(iter(ds))
+    assert batch["points"].shape == (2, 2048, 3)
+    with pytest.raises(FileNotFoundError, match="python -m mgd_jax.build_dataset datasets/nothing"):
+        data_sources.build_source("tfds:nothing", "train", data_dir=data_dir)

@@ -2,7 +2,8 @@
 
 Build (the folder is the manual dir; the config names the units the files are in):
 
-    tfds build datasets/object_folder --manual_dir=/path/to/meshes --config=m   # or cm, mm
+    python -m mgd_jax.build_dataset datasets/object_folder --manual_dir=/path/to/meshes --config=m
+    # --config=cm or mm for files in those units
     # writes ~/tensorflow_datasets/object_folder/<units>/1.0.0 (use --data_dir to change)
 
 Every file trimesh can read (OBJ, PLY, STL, OFF, GLB/GLTF; multi-part scenes merged) becomes one

@@ -3,7 +3,7 @@
 Place the extracted release so that ``<manual_dir>/taxonomy.json`` and
 ``<manual_dir>/<synset id>/<model id>/models/model_normalized.obj`` exist, then:
 
-    tfds build datasets/shapenet --manual_dir=/path/to/ShapeNetCore.v2
+    python -m mgd_jax.build_dataset datasets/shapenet --manual_dir=/path/to/ShapeNetCore.v2
 
 ShapeNetCore v2 models are normalised (centred, unit bounding-box diagonal), so they carry no
 real-world size. We give each model a hand-held size: its bounding-box diagonal is drawn
