@@ -21,8 +21,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.model = ml_collections.ConfigDict({"name": "point_vae"})
 
     config.data = ml_collections.ConfigDict()
-    config.data.sources = ["primitives:2000"]
-    config.data.weights = [1.0]
+    config.data.sources = ("primitives:2000",)
+    config.data.weights = (1.0,)
     config.data.batch_size = 16
     config.data.data_dir = ml_collections.config_dict.placeholder(str)
 
@@ -55,7 +55,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     if arg == "tiny":
         config.total_steps = 6
         config.log_every_steps = 1
-        config.data.sources = ["primitives:12"]
+        config.data.sources = ("primitives:12",)
         config.data.batch_size = 4
         config.point_vae.channels = (8, 8)
         config.point_vae.resolutions = (8, 4)

@@ -38,11 +38,14 @@ def tfds_source(name: str, split: str, data_dir: str | None = None, weight: floa
     try:
         data = tfds.data_source(name, split=split, data_dir=data_dir)
     except Exception as e:  # tfds raises several types for a missing dataset
+        if "Unknown split" in str(e):
+            raise ValueError(f"dataset '{name}' has no split '{split}': {e}") from e
+        folder = name.split(":")[0].split("/")[0]
+        where = f" --data_dir={data_dir}" if data_dir else ""
         raise FileNotFoundError(
             f"dataset '{name}' (split '{split}') not found in {data_dir or '~/tensorflow_datasets'}"
-            f": build it first with `python -m mgd_jax.build_dataset "
-            f"datasets/{name.split(':')[0].split('/')[0]}`"
-            f"{' --data_dir=' + data_dir if data_dir else ''} ({type(e).__name__}: {e})"
+            f": build it first with `python -m mgd_jax.build_dataset datasets/{folder}{where}` "
+            f"({type(e).__name__}: {e})"
         ) from e
     return Source(name=f"{name}:{split}", data=data, weight=weight)
 

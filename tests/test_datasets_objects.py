@@ -96,5 +96,5 @@ def test_build_command_and_pipeline_read_the_dataset(tmp_path):
                                      transform=lambda e: {"points": e["points"]})  # fmt: skip
     batch = next(iter(ds))
     assert batch["points"].shape == (2, 2048, 3)
-    with pytest.raises(FileNotFoundError, match="python -m mgd_jax.build_dataset datasets/nothing"):
+    with pytest.raises(FileNotFoundError, match="python -m mgd_jax.build_dataset datasets/nothing --data_dir"):
         data_sources.build_source("tfds:nothing", "train", data_dir=data_dir)
