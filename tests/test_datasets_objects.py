@@ -98,3 +98,21 @@ def test_build_command_and_pipeline_read_the_dataset(tmp_path):
     assert batch["points"].shape == (2, 2048, 3)
     with pytest.raises(FileNotFoundError, match="python -m mgd_jax.build_dataset datasets/nothing --data_dir"):
         data_sources.build_source("tfds:nothing", "train", data_dir=data_dir)
+
+
+def test_mgd_objects_tiny_builds_every_family(tmp_path):
+    from datasets.mgd_objects.mgd_objects import MgdObjects
+    from mgd_jax.objects import procedural
+
+    data_dir = tmp_path / "tfds"
+    builder = MgdObjects(data_dir=str(data_dir), config="tiny", file_format="array_record")
+    builder.download_and_prepare()
+    src = tfds.data_source("mgd_objects/tiny", split="train", data_dir=str(data_dir))
+    assert len(src) == 2 * len(procedural.FAMILIES)
+    families = set()
+    for i in range(len(src)):
+        e = src[i]
+        families.add(e["source"].decode() if isinstance(e["source"], bytes) else e["source"])
+        extent = e["points"].max(0) - e["points"].min(0)
+        assert 0.02 <= extent.max() <= 0.20
+    assert families == {f"mgd_objects/{f}" for f in procedural.FAMILIES}
