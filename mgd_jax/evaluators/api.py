@@ -13,6 +13,7 @@ import multiprocessing
 from collections.abc import Sequence
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from mgd_jax.evaluators import contact as contact_lib
 from mgd_jax.evaluators import intersection, penetration, simulation
@@ -63,7 +64,9 @@ def evaluate_meshes(
       object_meshes: B objects in the same frame as their hands, meters. Reusing the same
         object instance (or identical arrays) across grasps shares its precomputation.
       metrics: any of "penetration", "intersection", "simulation", "contact"; all by default.
-      num_workers: worker processes (1 = in this process).
+      num_workers: worker processes (1 = in this process). Starting them costs ~1-2 s, so they
+        pay off for simulation and large batches. Scripts must guard their entry point with
+        ``if __name__ == "__main__":`` (the workers re-import the main module).
       start_method: "spawn" or "forkserver".
       progress: show a tqdm bar.
       contact_threshold_m: vertex-to-surface distance that counts as contact (0.005).
@@ -117,8 +120,6 @@ def evaluate_meshes(
                    None if hand_part_labels is None else np.asarray(hand_part_labels),
                    None if finger_labels is None else np.asarray(finger_labels),
                    return_contact_maps)  # fmt: skip
-
-    from tqdm.auto import tqdm
 
     bar = tqdm(total=len(hands), desc="evaluate", unit="grasp", disable=not progress)
     with bar:

@@ -6,7 +6,8 @@ the definitions, not the code. Sources (read with the code search tool; file@com
 - ``hassony2/obman_train:mano_train/simulation/simulate.py`` (@59670e5) and
   ``hwjiang1510/GraspTTA:metric/simulate.py`` (@ae7e098), identical settings:
   ``simulation_step=1/240``, ``num_iterations=35``, ``numSolverIterations=150``,
-  ``setGravity(0, 9.8, 0)`` (the grasp's camera frame, y pointing down), hand
+  ``setGravity(0, 9.8, 0)`` (in the frame the grasp is given in; our reading: ObMan's camera
+  frame, y pointing down), hand
   ``baseMass=0`` (static) as ``GEOM_FORCE_CONCAVE_TRIMESH`` with ``lateralFriction=3``,
   ``restitution=0``; object ``baseMass=1`` (kg) from a V-HACD decomposition
   (``resolution=1000, concavity=0.001, maxhulls=1024, maxNumVerticesPerCH=64,
@@ -27,7 +28,8 @@ the definitions, not the code. Sources (read with the code search tool; file@com
   inside the watertight hand (``assets/hand_mesh_watertight.obj``), times the element volume.
 - Penetration: ``hwjiang1510/GraspTTA:metric/penetration.py`` -- hand vertices inside the object
   (ray parity, ``metric/contactutils.py:batch_mesh_contains_points``), max of
-  ``trimesh.proximity.closest_point`` distances (true surface distance), 0 if none.
+  ``trimesh.proximity.closest_point`` distances (surface distance; we found trimesh 5.2's
+  overestimating by up to ~30 um against brute force, ours is exact), 0 if none.
   ``oakink/OakInk-Grasp-Generation:lib/metrics/penetration.py`` uses the distance to the
   nearest object *vertex* instead (an upper bound of ours).
 - Contact: ``hwjiang1510/GraspTTA:gen_diverse_grasp_ho3d.py`` -- a grasp is in contact when any
