@@ -1,0 +1,357 @@
+"""Evaluate a set of grasps (MANO parameters in the object frame) and write the results.
+
+Usage::
+
+    python -m mgd_jax.evaluate --grasps GRASPS.npz|FOLDER --out OUT_DIR [--mano MANO_RIGHT.pkl]
+        [--metrics penetration,intersection,simulation,contact] [--num_workers 1]
+        [--units m|cm|mm] [--render_size 256] [--num_best_worst 3]
+
+Input: an ``.npz`` (or a folder of them, concatenated in sorted order) with
+``global_orient`` (B,3), ``hand_pose`` (B,45), ``transl`` (B,3) -- axis-angle radians, meters,
+object frame, MANO/smplx names (``hand_pose`` is the full finger pose, i.e. flat hand mean) --
+or ``pose`` (B,16,3) + ``trans`` (B,3); ``object_path`` (B,) mesh files (relative paths are
+resolved against the npz's folder); optional ``betas`` (B,10) and ``object_units`` (a string,
+or (B,) strings, overriding ``--units``). Objects are used as stored (not re-centred).
+
+Output in ``--out``: ``per_grasp.json``, ``summary.json``, ``summary.md`` (mean and std in the
+paper's Table 1 column order, then contact and stable ratios) and ``contact_sheet.png`` (the
+best and worst grasps per metric). Grasps whose object file is missing or unreadable are skipped
+and reported; the others are still evaluated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+import numpy as np
+
+from mgd_jax import render  # noqa: I001  (first: sets MUJOCO_GL before mujoco is imported)
+from mgd_jax import evaluators, hand, objects
+
+log = logging.getLogger(__name__)
+
+# (result key, column title, scale for display, lower is better) in the paper's Table 1 order,
+# then the extra columns.
+COLUMNS = (
+    ("penetration_depth_cm", "Penetration depth (cm)", 1.0),
+    ("intersection_volume_cm3", "Intersection volume (cm^3)", 1.0),
+    ("sim_displacement_cm", "Simulation displacement (cm)", 1.0),
+    ("contact", "Contact ratio (%)", 100.0),
+    ("sim_stable", "Stable ratio (%)", 100.0),
+)
+# Metrics shown on the contact sheet: metric name -> (result key, short label, unit).
+SHEET_METRICS = {
+    "penetration": ("penetration_depth_cm", "pen", "cm"),
+    "intersection": ("intersection_volume_cm3", "vol", "cm3"),
+    "simulation": ("sim_displacement_cm", "sim", "cm"),
+}
+PARAM_KEYS = ("global_orient", "hand_pose", "transl")
+ALT_KEYS = ("pose", "trans")
+
+
+# ---------------------------------------------------------------------------
+# Input
+# ---------------------------------------------------------------------------
+
+
+def _grasp_files(path: str) -> list[str]:
+    if os.path.isdir(path):
+        files = sorted(glob.glob(os.path.join(path, "*.npz")))
+        if not files:
+            raise ValueError(f"{path}: folder holds no .npz grasp files")
+        return files
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"grasps file not found: {path}")
+    return [path]
+
+
+def _strings(values, n: int, name: str, path: str) -> list[str]:
+    arr = np.asarray(values)
+    if arr.ndim == 0:
+        return [str(arr.item())] * n
+    if arr.shape != (n,):
+        raise ValueError(f"{path}: {name} must be a string or ({n},) strings, got {arr.shape}")
+    return [str(v) for v in arr]
+
+
+def load_grasp_file(path: str) -> dict:
+    """One grasp ``.npz``: ``pose`` (B,16,3), ``trans`` (B,3), ``betas`` (B,10) or None,
+    ``object_path`` (B,) absolute paths, ``object_units`` (B,) str or None entries.
+
+    Raises:
+      ValueError naming the file: unreadable, missing keys (listing the expected ones), shapes.
+    """
+    try:
+        data = dict(np.load(path, allow_pickle=False))
+    except Exception as e:  # noqa: BLE001  (zip / pickle / format errors all mean "unreadable")
+        raise ValueError(f"{path}: cannot read grasps npz ({e})") from e
+    expected = (f"expected keys {list(PARAM_KEYS)} (or {list(ALT_KEYS)}) and 'object_path'; "
+                f"optional 'betas', 'object_units'")  # fmt: skip
+    if all(k in data for k in PARAM_KEYS):
+        go = np.asarray(data["global_orient"], np.float64)
+        hp = np.asarray(data["hand_pose"], np.float64)
+        tr = np.asarray(data["transl"], np.float64)
+        if go.ndim != 2 or go.shape[1] != 3:
+            raise ValueError(f"{path}: global_orient must be (B, 3), got {go.shape}")
+        if hp.ndim != 2 or hp.shape[1] != 45 or len(hp) != len(go):
+            raise ValueError(f"{path}: hand_pose must be ({len(go)}, 45), got {hp.shape}")
+        pose = np.concatenate([go, hp], axis=1).reshape(-1, 16, 3)
+    elif all(k in data for k in ALT_KEYS):
+        pose = np.asarray(data["pose"], np.float64)
+        tr = np.asarray(data["trans"], np.float64)
+        if pose.ndim == 2 and pose.shape[1] == 48:
+            pose = pose.reshape(-1, 16, 3)
+        if pose.ndim != 3 or pose.shape[1:] != (16, 3):
+            raise ValueError(f"{path}: pose must be (B, 16, 3), got {pose.shape}")
+    else:
+        missing = [k for k in PARAM_KEYS if k not in data]
+        raise ValueError(f"{path}: missing keys {missing}; {expected}; found {sorted(data)}")
+    n = len(pose)
+    tr_key = "transl" if "transl" in data and "global_orient" in data else "trans"
+    if tr.shape != (n, 3):
+        raise ValueError(f"{path}: {tr_key} must be ({n}, 3), got {tr.shape}")
+    if "object_path" not in data:
+        raise ValueError(f"{path}: missing keys ['object_path']; {expected}; found {sorted(data)}")
+    obj_paths = _strings(data["object_path"], n, "object_path", path)
+    folder = os.path.dirname(os.path.abspath(path))
+    obj_paths = [p if os.path.isabs(p) else os.path.normpath(os.path.join(folder, p))
+                 for p in obj_paths]  # fmt: skip
+    units = (_strings(data["object_units"], n, "object_units", path) if "object_units" in data
+             else [None] * n)  # fmt: skip
+    betas = None
+    if "betas" in data:
+        betas = np.asarray(data["betas"], np.float64)
+        if betas.ndim != 2 or len(betas) != n:
+            raise ValueError(f"{path}: betas must be ({n}, K), got {betas.shape}")
+    if not (np.isfinite(pose).all() and np.isfinite(tr).all()):
+        raise ValueError(f"{path}: non-finite values in the pose or translation")
+    return {"pose": pose, "trans": tr, "betas": betas, "object_path": obj_paths,
+            "object_units": units, "source": [path] * n}  # fmt: skip
+
+
+def load_grasps(path: str) -> dict:
+    """Grasps of one ``.npz`` or of every ``.npz`` in a folder, concatenated."""
+    parts = [load_grasp_file(f) for f in _grasp_files(path)]
+    out: dict = {}
+    for k in ("pose", "trans"):
+        out[k] = np.concatenate([p[k] for p in parts])
+    for k in ("object_path", "object_units", "source"):
+        out[k] = [v for p in parts for v in p[k]]
+    if any(p["betas"] is not None for p in parts):
+        dims = {p["betas"].shape[1] for p in parts if p["betas"] is not None}
+        if len(dims) != 1:
+            raise ValueError(f"{path}: betas have different sizes across files: {sorted(dims)}")
+        (k,) = dims
+        out["betas"] = np.concatenate([p["betas"] if p["betas"] is not None
+                                       else np.zeros((len(p["pose"]), k)) for p in parts])  # fmt: skip
+    else:
+        out["betas"] = None
+    return out
+
+
+def load_objects(paths: Sequence[str], units: Sequence[str | None], default_units: str):
+    """Each distinct (file, units) loaded once. Returns (mesh per grasp or None, skipped reasons
+    {file: reason})."""
+    cache: dict = {}
+    failed: dict[str, str] = {}
+    meshes = []
+    for p, u in zip(paths, units):
+        key = (p, u or default_units)
+        if key not in cache:
+            try:
+                cache[key] = objects.load_mesh(p, units=key[1])
+            except (FileNotFoundError, ValueError) as e:
+                cache[key] = None
+                failed[p] = str(e)
+                log.warning("skipping grasps of %s: %s", p, e)
+        meshes.append(cache[key])
+    return meshes, failed
+
+
+def hand_vertices(model, pose: np.ndarray, trans: np.ndarray, betas, batch: int = 256):
+    """(B, V, 3) float64 posed hand vertices, in chunks."""
+    out = []
+    for s in range(0, len(pose), batch):
+        b = None if betas is None else betas[s : s + batch]
+        if b is not None and b.shape[1] != model.shapedirs.shape[-1]:
+            raise ValueError(f"betas have {b.shape[1]} entries, the hand model "
+                             f"{model.shapedirs.shape[-1]}")  # fmt: skip
+        out.append(np.asarray(hand.forward(model, pose[s : s + batch], trans[s : s + batch],
+                                           b).vertices, np.float64))  # fmt: skip
+    return np.concatenate(out) if out else np.zeros((0, model.num_vertices, 3))
+
+
+# ---------------------------------------------------------------------------
+# Output
+# ---------------------------------------------------------------------------
+
+
+def _jsonable(v):
+    v = np.asarray(v)
+    if v.dtype == bool:
+        return v.tolist()
+    if np.issubdtype(v.dtype, np.integer):
+        return v.tolist()
+    return np.asarray(v, np.float64).tolist()
+
+
+def summary_table(results: dict, num_grasps: int, num_skipped: int) -> tuple[dict, str]:
+    """(summary dict, Markdown table) of the available columns, in Table 1 order."""
+    stats = evaluators.summarize(results)
+    summary = {"num_grasps": num_grasps, "num_skipped": num_skipped, "metrics": {}}
+    titles, cells = [], []
+    for key, title, scale in COLUMNS:
+        if key not in stats:
+            continue
+        mean, std = stats[key]["mean"], stats[key]["std"]
+        summary["metrics"][key] = {"title": title, "mean": mean, "std": std}
+        titles.append(title)
+        cells.append(f"{scale * mean:.2f} ± {scale * std:.2f}")
+    for key, st in stats.items():  # the rest (counts etc.) go to the JSON only
+        if key not in summary["metrics"]:
+            summary["metrics"][key] = {"mean": st["mean"], "std": st["std"]}
+    md = ("| " + " | ".join(titles) + " |\n| " + " | ".join("---" for _ in titles) + " |\n| "
+          + " | ".join(cells) + " |\n")  # fmt: skip
+    return summary, md
+
+
+def make_contact_sheet(results: dict, metrics: Sequence[str], hand_meshes, obj_meshes,
+                       n: int, size: int, names: Sequence[int] | None = None):  # fmt: skip
+    """Rows of the ``n`` best then ``n`` worst grasps per metric (positions into the evaluated
+    lists), or None when no sheet metric was requested."""
+    rows = [m for m in SHEET_METRICS if m in metrics and SHEET_METRICS[m][0] in results]
+    if not rows or n < 1 or not hand_meshes:
+        return None
+    images: dict[int, np.ndarray] = {}
+    tiles, labels = [], []
+    k = min(n, len(hand_meshes))
+    for m in rows:
+        key, short, unit = SHEET_METRICS[m]
+        vals = np.asarray(results[key], np.float64)
+        order = np.argsort(vals, kind="stable")
+        picks = [("best", i) for i in order[:k]] + [("worst", i) for i in order[::-1][:k]]
+        for tag, i in picks:
+            i = int(i)
+            if i not in images:
+                images[i] = render.render_views([hand_meshes[i], obj_meshes[i]],
+                                                views=["three_quarter"],
+                                                size=(size, size))[0]["color"]  # fmt: skip
+            tiles.append(images[i])
+            name = i if names is None else names[i]
+            labels.append(f"#{name} {short} {tag}: {vals[i]:.2f} {unit}")
+    return render.contact_sheet(tiles, ncols=2 * k, labels=labels), len(images)
+
+
+# ---------------------------------------------------------------------------
+# CLI
+# ---------------------------------------------------------------------------
+
+
+def _parse_metrics(text: str) -> tuple[str, ...]:
+    if text.strip().lower() in ("", "all"):
+        return tuple(evaluators.METRICS)
+    metrics = tuple(dict.fromkeys(m.strip() for m in text.split(",") if m.strip()))
+    unknown = sorted(set(metrics) - set(evaluators.METRICS))
+    if unknown or not metrics:
+        raise ValueError(f"--metrics: unknown {unknown}; choose from {list(evaluators.METRICS)}")
+    return metrics
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m mgd_jax.evaluate",
+                                description=__doc__.splitlines()[0])  # fmt: skip
+    p.add_argument("--grasps", required=True, help=".npz file or folder of .npz files")
+    p.add_argument("--out", required=True, help="output folder (created)")
+    p.add_argument("--mano", default=None, help="MANO .pkl/.npz (default: procedural hand)")
+    p.add_argument("--metrics", default="all",
+                   help=f"comma list of {','.join(evaluators.METRICS)} (default all)")
+    p.add_argument("--num_workers", type=int, default=1)
+    p.add_argument("--units", default="m", choices=sorted(objects.UNIT_SCALE),
+                   help="units of the object files (default m)")
+    p.add_argument("--render_size", type=int, default=256)
+    p.add_argument("--num_best_worst", type=int, default=3)
+    p.add_argument("--no_progress", action="store_true", help="hide the progress bar")
+    return p
+
+
+def main(argv: list[str] | None = None) -> dict:
+    """Run the evaluation; returns the summary dict (also written to ``summary.json``)."""
+    args = build_parser().parse_args(argv)
+    metrics = _parse_metrics(args.metrics)
+    if args.num_workers < 1:
+        raise ValueError(f"--num_workers must be >= 1, got {args.num_workers}")
+    if args.render_size < 2:
+        raise ValueError(f"--render_size must be >= 2, got {args.render_size}")
+
+    grasps = load_grasps(args.grasps)
+    num_total = len(grasps["pose"])
+    model = hand.load(args.mano)
+    obj_meshes, failed = load_objects(grasps["object_path"], grasps["object_units"], args.units)
+    keep = [i for i, o in enumerate(obj_meshes) if o is not None]
+    skipped = [{"index": i, "object_path": grasps["object_path"][i],
+                "reason": failed.get(grasps["object_path"][i], "")}
+               for i, o in enumerate(obj_meshes) if o is None]  # fmt: skip
+    if not keep:
+        raise ValueError(f"{args.grasps}: all {num_total} grasps skipped, no object loaded: "
+                         + "; ".join(f"{p}: {r}" for p, r in failed.items()))  # fmt: skip
+
+    betas = None if grasps["betas"] is None else grasps["betas"][keep]
+    verts = hand_vertices(model, grasps["pose"][keep], grasps["trans"][keep], betas)
+    hand_meshes = [hand.to_trimesh(v, model) for v in verts]
+    objs = [obj_meshes[i] for i in keep]
+    weights = np.asarray(model.weights)
+    results = evaluators.evaluate_meshes(
+        hand_meshes, objs, metrics, num_workers=args.num_workers, progress=not args.no_progress,
+        hand_part_labels=evaluators.part_labels_from_weights(weights),
+        finger_labels=evaluators.finger_labels_from_weights(weights),
+    )  # fmt: skip
+
+    os.makedirs(args.out, exist_ok=True)
+    per_grasp = []
+    for j, i in enumerate(keep):
+        row = {"index": i, "source": grasps["source"][i],
+               "object_path": grasps["object_path"][i]}  # fmt: skip
+        row.update({k: _jsonable(v[j]) for k, v in results.items()})
+        per_grasp.append(row)
+    with open(os.path.join(args.out, "per_grasp.json"), "w") as f:
+        json.dump(per_grasp, f, indent=1)
+
+    summary, md = summary_table(results, len(keep), len(skipped))
+    summary.update({"grasps": os.path.abspath(args.grasps), "metrics_requested": list(metrics),
+                    "hand": model.name, "hand_fingerprint": hand.fingerprint(model),
+                    "skipped": skipped})  # fmt: skip
+    note = ""
+    if skipped:
+        note = (f"\n{len(skipped)} of {num_total} grasps skipped (bad object files: "
+                + ", ".join(sorted(failed)) + ").\n")  # fmt: skip
+    md_doc = f"{len(keep)} grasps evaluated from {args.grasps}.\n\n{md}{note}"
+    with open(os.path.join(args.out, "summary.json"), "w") as f:
+        json.dump(summary, f, indent=1, default=str)
+    with open(os.path.join(args.out, "summary.md"), "w") as f:
+        f.write(md_doc)
+
+    sheet = make_contact_sheet(results, metrics, hand_meshes, objs, args.num_best_worst,
+                               args.render_size, names=keep)  # fmt: skip
+    if sheet is not None:
+        render.save_png(os.path.join(args.out, "contact_sheet.png"), sheet[0])
+
+    if skipped:
+        print(f"skipped {len(skipped)} of {num_total} grasps:", file=sys.stderr)
+        for r in sorted(failed.values()):
+            print(f"  {r}", file=sys.stderr)
+    print(md_doc)
+    return summary
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    try:
+        main()
+    except (ValueError, FileNotFoundError) as err:
+        sys.exit(f"error: {err}")
