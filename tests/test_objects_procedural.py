@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import trimesh
 
-from mgd_jax.objects import procedural
+from mgd_jax.objects import procedural, sdf_mesh
 
 SEEDS = (0, 1)
 CASES = [(f, s) for f in procedural.FAMILIES for s in SEEDS]
@@ -16,7 +16,7 @@ CASES = [(f, s) for f in procedural.FAMILIES for s in SEEDS]
 
 @pytest.fixture(scope="module")
 def objects():
-    return {(f, s): procedural.sample_object(f, s) for f, s in CASES}
+    return {(f, s): sdf_mesh.sample_object(f, s) for f, s in CASES}
 
 
 def _surface(mesh: trimesh.Trimesh, n: int = 2000) -> tuple[np.ndarray, np.ndarray]:
@@ -80,12 +80,12 @@ def test_sdf_is_jittable_pytree_and_differentiable(objects, family):
 
 def test_determinism_by_seed():
     for family in ("union", "mug"):
-        spec_a, mesh_a = procedural.sample_object(family, 7)
-        spec_b, mesh_b = procedural.sample_object(family, 7)
+        spec_a, mesh_a = sdf_mesh.sample_object(family, 7)
+        spec_b, mesh_b = sdf_mesh.sample_object(family, 7)
         np.testing.assert_array_equal(spec_a.params, spec_b.params)
         np.testing.assert_array_equal(mesh_a.faces, mesh_b.faces)
         np.testing.assert_array_equal(mesh_a.vertices, mesh_b.vertices)
-    other, _ = procedural.sample_object("union", 8)
+    other, _ = sdf_mesh.sample_object("union", 8)
     assert other.params.shape != spec_a.params.shape or not np.allclose(other.params, spec_a.params)
 
 
@@ -133,7 +133,7 @@ def test_unknown_family_raises():
 
 def test_rotated_objects_mesh_and_rescale():
     for family in ("mug", "union"):
-        spec, mesh = procedural.sample_object(family, 3, random_rotation=True)
+        spec, mesh = sdf_mesh.sample_object(family, 3, random_rotation=True)
         assert not np.allclose(spec.rotation, np.eye(3))
         assert mesh.is_watertight and mesh.volume > 0 and 0.02 <= mesh.extents.max() <= 0.20
         pts, _ = _surface(mesh, 1000)

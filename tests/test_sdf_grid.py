@@ -123,9 +123,9 @@ def test_lookup_gradient_finite_and_outward(sphere_grid):
 
 
 def test_grid_of_procedural_mesh_matches_exact_sdf():
-    from mgd_jax.objects import procedural
+    from mgd_jax.objects import procedural, sdf_mesh
 
-    spec, mesh = procedural.sample_object("cone", 2)  # exact SDF; mesh within 1 mm of it
+    spec, mesh = sdf_mesh.sample_object("cone", 2)  # exact SDF; mesh within 1 mm of it
     grid = sdf_grid.build_sdf_grid(mesh, resolution=32, padding=0.02)
     pts = np.random.default_rng(4).uniform(mesh.bounds[0] - 0.01, mesh.bounds[1] + 0.01, (3000, 3))
     got = np.asarray(sdf_grid.lookup(grid, jnp.asarray(pts, jnp.float32)))

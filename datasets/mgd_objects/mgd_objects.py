@@ -18,7 +18,7 @@ import dataclasses
 
 import tensorflow_datasets as tfds
 
-from mgd_jax.objects import examples, procedural
+from mgd_jax.objects import examples, procedural, sdf_mesh
 
 _BASE_SEED = 10_000
 
@@ -53,6 +53,6 @@ class MgdObjects(tfds.core.GeneratorBasedBuilder):
         for family in procedural.FAMILIES:
             for i in indices:
                 seed = _BASE_SEED + i
-                _, mesh = procedural.sample_object(family, seed, random_rotation=True)
+                _, mesh = sdf_mesh.sample_object(family, seed, random_rotation=True)
                 key = f"{family}/{seed}"
                 yield key, examples.make_example(mesh, key, f"mgd_objects/{family}", 1.0)
