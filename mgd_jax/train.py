@@ -156,8 +156,9 @@ def train_and_evaluate(
                 jax.block_until_ready(state.step)
                 start_step, t0 = step, time.time()
             last = step == end
+            stop = preempt.is_set()  # read once: a signal landing mid-iteration waits a step
             log_now = step % config.log_every_steps == 0 or last
-            save_now = step % config.ckpt.every_steps == 0 or last or preempt.is_set()
+            save_now = step % config.ckpt.every_steps == 0 or last or stop
             if log_now or save_now:  # never checkpoint a state whose loss went non-finite
                 metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
                 if not np.isfinite(metrics["loss"]):
@@ -178,7 +179,7 @@ def train_and_evaluate(
                 )  # fmt: skip
             if save_now:
                 ckpt.save(step, state, data_iter.get_state(), config.to_dict(), force=True)
-            if preempt.is_set():
+            if stop:
                 logger.warning("stopped at step %d after the preemption signal", step)
                 break
     finally:
