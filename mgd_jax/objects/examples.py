@@ -30,6 +30,26 @@ def object_features(num_points: int = NUM_POINTS):
     })  # fmt: skip
 
 
+def hoi_features(num_points: int = NUM_POINTS):
+    """The TFDS ``FeaturesDict`` shared by the hand-object datasets (mgd_synthetic, grab,
+    oakink_shape): the object features plus one right hand in the object-centric frame.
+
+    ``pose`` holds absolute MANO axis-angle rotations (global orientation, then the 15 finger
+    joints in MANO order), i.e. what ``mgd_jax.hand.forward`` takes: a file stored with
+    ``flat_hand_mean=False`` has ``hands_mean`` added before writing. ``trans`` is MANO ``transl``
+    in meters, ``betas`` the 10 shape coefficients (zeros where the source has none).
+    """
+    import tensorflow_datasets as tfds
+
+    features = dict(object_features(num_points).items())
+    features.update({
+        "pose": tfds.features.Tensor(shape=(16, 3), dtype=np.float32),  # radians
+        "trans": tfds.features.Tensor(shape=(3,), dtype=np.float32),  # meters
+        "betas": tfds.features.Tensor(shape=(10,), dtype=np.float32),
+    })  # fmt: skip
+    return tfds.features.FeaturesDict(features)
+
+
 def stable_seed(object_id: str) -> int:
     """A seed from an object id that is the same on every machine and Python run."""
     return int.from_bytes(hashlib.sha256(object_id.encode()).digest()[:4], "little")
