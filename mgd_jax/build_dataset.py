@@ -2,6 +2,8 @@
 
     python -m mgd_jax.build_dataset datasets/object_folder --manual_dir=/path/to/meshes --config=cm
     python -m mgd_jax.build_dataset datasets/shapenet --manual_dir=/path/to/ShapeNetCore.v2
+    python -m mgd_jax.build_dataset datasets/grab --manual_dir=/path/to/GRAB \
+        --mano_path=/path/to/MANO_RIGHT.pkl
 
 (``tfds build`` itself imports TensorFlow, which mgd_jax does not need.) Output goes to
 ``--data_dir`` (default ``~/tensorflow_datasets``) and is read back with ``tfds.data_source``.
@@ -45,12 +47,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--config", default=None, help="builder config name, if it has configs")
     parser.add_argument("--manual_dir", default=None, help="where the downloaded files are")
     parser.add_argument("--data_dir", default=None, help="output root (~/tensorflow_datasets)")
+    parser.add_argument("--mano_path", default=None,
+                        help="MANO_RIGHT.pkl, for builders that pose hands (grab, oakink_shape)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     cls = load_builder_class(args.builder)
     kwargs = {"file_format": "array_record", "data_dir": args.data_dir}
     if args.config:
         kwargs["config"] = args.config
+    if args.mano_path:
+        if "mano_path" not in inspect.signature(cls.__init__).parameters:
+            parser.error(f"--mano_path: {cls.__name__} does not use a hand model")
+        kwargs["mano_path"] = args.mano_path
     builder = cls(**kwargs)
     config = tfds.download.DownloadConfig(manual_dir=args.manual_dir)
     builder.download_and_prepare(download_config=config)
