@@ -40,8 +40,9 @@ def tfds_source(name: str, split: str, data_dir: str | None = None, weight: floa
     except Exception as e:  # tfds raises several types for a missing dataset
         if "Unknown split" in str(e):
             raise ValueError(f"dataset '{name}' has no split '{split}': {e}") from e
-        folder = name.split(":")[0].split("/")[0]
-        where = f" --data_dir={data_dir}" if data_dir else ""
+        folder, _, builder_config = name.split(":")[0].partition("/")
+        where = f" --config={builder_config}" if builder_config else ""
+        where += f" --data_dir={data_dir}" if data_dir else ""
         raise FileNotFoundError(
             f"dataset '{name}' (split '{split}') not found in {data_dir or '~/tensorflow_datasets'}"
             f": build it first with `python -m mgd_jax.build_dataset datasets/{folder}{where}` "

@@ -145,16 +145,16 @@ def train_and_evaluate(
     preempt = checkpoint.PreemptionFlag()
     metrics_path = os.path.join(workdir, "metrics.jsonl")
     step = int(state.step)
-    start_step, t0 = step, time.time()
+    start_step, t0, timing_started = step, time.time(), False
     try:
         end = config.total_steps if stop_at_step is None else min(stop_at_step, config.total_steps)
         while step < end:
             batch = next(data_iter)
             state, metrics = step_fn(state, batch, train_rng)
             step += 1
-            if step == start_step + 1:  # rates exclude compilation
+            if not timing_started:  # rates exclude the first step (compilation)
                 jax.block_until_ready(state.step)
-                start_step, t0 = step, time.time()
+                start_step, t0, timing_started = step, time.time(), True
             last = step == end
             stop = preempt.is_set()  # read once: a signal landing mid-iteration waits a step
             log_now = step % config.log_every_steps == 0 or last
@@ -186,7 +186,7 @@ def train_and_evaluate(
         ckpt.close()
         preempt.restore_handlers()
     if step >= config.total_steps and task.evaluate is not None:
-        results = task.evaluate(state.ema_params)
+        results = task.evaluate(state.ema_params, workdir)
         if is_host0:
             _write_json(os.path.join(workdir, "eval.json"), results)
         logger.info("evaluation: %s", results)

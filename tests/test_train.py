@@ -1,7 +1,9 @@
 """The trainer on the tiny point-VAE config: resume, SIGTERM, damaged checkpoints, 2 devices."""
 
 import json
+import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -54,7 +56,10 @@ def test_resume_matches_uninterrupted_run(tmp_path):
 
 def test_damaged_latest_checkpoint_falls_back_to_previous(tmp_path, caplog):
     workdir = str(tmp_path / "run")
+    caplog.set_level(logging.INFO)
     state = train.train_and_evaluate(tiny(4), workdir)
+    rate = re.search(r"step 4/4  ([0-9.]+) steps/s", caplog.text)
+    assert rate and float(rate.group(1)) > 0  # the progress line reports a real rate
     latest = tmp_path / "run" / "checkpoints" / "4" / "state"
     for root, _, files in os.walk(latest):
         for name in files:
@@ -92,6 +97,7 @@ def test_two_devices_give_the_same_loss_as_one():
     script = textwrap.dedent(
         """
         import os
+import re
         os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
         import functools, jax, jax.numpy as jnp, numpy as np
         from configs import point_vae
