@@ -1,0 +1,47 @@
+"""Grasp synthesis by optimisation: contact, penetration, joint limits, self-collision and
+thumb-opposing contact normals, on any object given by a signed distance function.
+
+Used to build the synthetic hand-object dataset and to refine generated grasps. Meters and
+radians throughout.
+"""
+
+from mgd_jax.grasps.config import GraspConfig
+from mgd_jax.grasps.energy import TERMS, energies, weighted_total
+from mgd_jax.grasps.optimize import (
+    GraspResult,
+    evaluate_energies,
+    grid_sdf,
+    initial_grasps,
+    optimize,
+    procedural_sdf,
+    refine,
+)
+from mgd_jax.grasps.proxies import HandProxies, build_proxies
+from mgd_jax.grasps.quality import (
+    QualityThresholds,
+    Synthesis,
+    accept_mask,
+    filter_grasps,
+    synthesize,
+)
+
+__all__ = [
+    "TERMS",
+    "GraspConfig",
+    "GraspResult",
+    "HandProxies",
+    "QualityThresholds",
+    "Synthesis",
+    "accept_mask",
+    "build_proxies",
+    "energies",
+    "evaluate_energies",
+    "filter_grasps",
+    "grid_sdf",
+    "initial_grasps",
+    "optimize",
+    "procedural_sdf",
+    "refine",
+    "synthesize",
+    "weighted_total",
+]
