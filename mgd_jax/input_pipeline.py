@@ -8,7 +8,10 @@ checkpoint, so a resumed run sees exactly the batches an uninterrupted run would
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import queue
+import threading
 from typing import Any, Callable, Mapping, Sequence
 
 import grain
@@ -97,18 +100,28 @@ def make_dataset(
 class DeviceIterator:
     """Wraps a grain iterator: yields batches as global jax arrays sharded over the data mesh.
 
-    ``get_state()`` / ``set_state()`` expose the grain position for checkpoints.
+    With ``prefetch > 0`` a background thread reads the next ``prefetch`` batches and starts their
+    transfer to the devices while the current step runs, so host-side decoding and the copy
+    overlap compute. ``get_state()`` / ``set_state()`` expose the grain position *after the last
+    batch handed out* (not after the prefetched ones), so checkpoints resume exactly.
     """
 
-    def __init__(self, dataset: grain.IterDataset, sharding: jax.sharding.Sharding | None = None):
+    def __init__(self, dataset: grain.IterDataset, sharding: jax.sharding.Sharding | None = None,
+                 prefetch: int = 2):  # fmt: skip
+        if prefetch < 0:
+            raise ValueError(f"prefetch must be >= 0, got {prefetch}")
         self._it = iter(dataset)
         self._sharding = sharding
+        self._prefetch = prefetch
+        self._state = self._it.get_state()
+        self._queue: queue.Queue | None = None
+        self._stop: threading.Event | None = None
+        self._thread: threading.Thread | None = None
 
     def __iter__(self):
         return self
 
-    def __next__(self) -> dict[str, Any]:
-        batch = next(self._it)
+    def _to_device(self, batch: Mapping[str, Any]) -> dict[str, Any]:
         if self._sharding is None:
             return {k: np.asarray(v) for k, v in batch.items()}
         return {
@@ -116,8 +129,52 @@ class DeviceIterator:
             for k, v in batch.items()
         }
 
+    def _fill(self, out: queue.Queue, stop: threading.Event) -> None:
+        try:
+            while not stop.is_set():
+                batch = next(self._it)
+                item = (self._to_device(batch), self._it.get_state(), None)
+                while not stop.is_set():
+                    try:
+                        out.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+        except BaseException as e:  # handed to the consumer, raised there
+            out.put((None, None, e))
+
+    def _start(self) -> None:
+        self._queue = queue.Queue(maxsize=self._prefetch)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._fill, args=(self._queue, self._stop),
+                                        name="DeviceIterator-prefetch", daemon=True)  # fmt: skip
+        self._thread.start()
+
+    def close(self) -> None:
+        """Stop the prefetch thread (the underlying position is restored by ``set_state``)."""
+        if self._thread is not None:
+            self._stop.set()
+            self._thread.join()
+            self._thread = self._queue = self._stop = None
+
+    def __next__(self) -> dict[str, Any]:
+        if self._prefetch == 0:
+            batch = self._to_device(next(self._it))
+            self._state = self._it.get_state()
+            return batch
+        if self._thread is None:
+            self._start()
+        batch, state, error = self._queue.get()
+        if error is not None:
+            self.close()
+            raise error
+        self._state = state
+        return batch
+
     def get_state(self) -> dict:
-        return self._it.get_state()
+        return copy.deepcopy(self._state)
 
     def set_state(self, state: dict) -> None:
+        self.close()
         self._it.set_state(state)
+        self._state = copy.deepcopy(state)

@@ -111,7 +111,8 @@ def train_and_evaluate(
     dataset = input_pipeline.make_dataset(
         task.train_sources(), per_process_batch, config.seed, transform=task.transform
     )
-    data_iter = input_pipeline.DeviceIterator(dataset, sharding.data_sharding(mesh))
+    data_iter = input_pipeline.DeviceIterator(dataset, sharding.data_sharding(mesh),
+                                              prefetch=config.data.get("prefetch", 2))
     optimizer = make_optimizer(config)
 
     rng = jax.random.PRNGKey(config.seed)
@@ -183,6 +184,7 @@ def train_and_evaluate(
                 logger.warning("stopped at step %d after the preemption signal", step)
                 break
     finally:
+        data_iter.close()
         ckpt.close()
         preempt.restore_handlers()
     if step >= config.total_steps and task.evaluate is not None:

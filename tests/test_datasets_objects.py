@@ -116,3 +116,45 @@ def test_mgd_objects_tiny_builds_every_family(tmp_path):
         extent = e["points"].max(0) - e["points"].min(0)
         assert 0.02 <= extent.max() <= 0.20
     assert families == {f"mgd_objects/{f}" for f in procedural.FAMILIES}
+
+
+def _numbered_dataset(n=40, batch=4):
+    from mgd_jax import input_pipeline
+
+    data = [{"x": np.full((2,), i, np.float32)} for i in range(n)]
+    return input_pipeline.make_dataset([input_pipeline.Source("numbers", data)], batch, seed=3,
+                                       process_index=0, process_count=1)  # fmt: skip
+
+
+def test_prefetching_iterator_matches_plain_and_resumes_exactly():
+    from mgd_jax import input_pipeline
+
+    plain = input_pipeline.DeviceIterator(_numbered_dataset(), prefetch=0)
+    want = [next(plain)["x"][:, 0].tolist() for _ in range(8)]
+    it = input_pipeline.DeviceIterator(_numbered_dataset(), prefetch=3)
+    got = [next(it)["x"][:, 0].tolist() for _ in range(3)]
+    state = it.get_state()  # after 3 batches handed out, although more were prefetched
+    got += [next(it)["x"][:, 0].tolist() for _ in range(5)]
+    it.close()
+    assert got == want
+    resumed = input_pipeline.DeviceIterator(_numbered_dataset(), prefetch=2)
+    resumed.set_state(state)
+    assert [next(resumed)["x"][:, 0].tolist() for _ in range(5)] == want[3:]
+    resumed.close()
+
+
+def test_prefetching_iterator_raises_the_readers_error():
+    from mgd_jax import input_pipeline
+
+    class Broken:
+        def __len__(self):
+            return 8
+
+        def __getitem__(self, i):
+            raise OSError(f"shard for example {i} is unreadable")
+
+    ds = input_pipeline.make_dataset([input_pipeline.Source("broken", Broken())], 2, seed=0,
+                                     process_index=0, process_count=1)  # fmt: skip
+    it = input_pipeline.DeviceIterator(ds, prefetch=2)
+    with pytest.raises(OSError, match="unreadable"):
+        next(it)

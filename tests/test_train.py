@@ -97,7 +97,6 @@ def test_two_devices_give_the_same_loss_as_one():
     script = textwrap.dedent(
         """
         import os
-import re
         os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
         import functools, jax, jax.numpy as jnp, numpy as np
         from configs import point_vae
