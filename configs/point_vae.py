@@ -12,7 +12,8 @@ Arguments: '' is the paper scale (channels 32/64/128 at voxel resolutions 32/16/
 ``mgd_objects/full``); ``cpu`` is a narrower, coarser network on ``mgd_objects/demo`` that trains
 on 2 CPU cores in under 30 minutes; ``cpu_pointnet`` is the same run with the PointNet baseline
 (no voxels) at a matching parameter count; ``tiny`` is for tests (the embedded ``primitives``
-source, 256 points, a few steps). Any ``tfds:<name>`` or ``primitives:<count>`` source can replace ``config.data.sources``.
+source, 256 points, a few steps). Any ``tfds:<name>[@<split>]`` or ``primitives:<count>`` source
+can replace ``config.data.sources``.
 """
 
 import ml_collections

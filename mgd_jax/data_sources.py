@@ -1,4 +1,7 @@
-"""Named data sources for configs: ``"tfds:<name>:<split>"`` or ``"primitives:<count>"``.
+"""Named data sources for configs: ``"tfds:<name>[@<split>]"`` or ``"primitives:<count>"``.
+
+``tfds:mgd_synthetic/demo@train_objects`` reads that split whatever split the caller asks for
+(e.g. an object-only training split); without ``@`` the caller's split is used.
 
 ``primitives`` is an in-memory embedded default: hand-scale boxes, spheres, cylinders, capsules
 and cones (largest extent 2-20 cm), each sampled to N surface points in its centred frame, meters,
@@ -71,5 +74,9 @@ def build_source(spec: str, split: str, weight: float = 1.0, num_points: int = 2
             raise ValueError(f"source '{spec}': expected 'primitives:<count>'")
         return input_pipeline.Source(spec, PrimitiveObjects(int(arg), split, num_points), weight)
     if kind == "tfds":
-        return input_pipeline.tfds_source(arg, split, data_dir=data_dir, weight=weight)
-    raise ValueError(f"unknown data source '{spec}': use 'primitives:<count>' or 'tfds:<name>'")
+        name, _, fixed_split = arg.partition("@")
+        return input_pipeline.tfds_source(name, fixed_split or split, data_dir=data_dir,
+                                          weight=weight)  # fmt: skip
+    raise ValueError(
+        f"unknown data source '{spec}': use 'primitives:<count>' or 'tfds:<name>[@<split>]'"
+    )
