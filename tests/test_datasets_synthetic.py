@@ -19,7 +19,7 @@ OFFSET = np.array([0.1, -0.02, 0.03], np.float32)  # stand-in hand trans relativ
 
 
 class FakeSynthesize:
-    """Same signature and result fields as ``grasps.synthesize``; counts calls; can fail."""
+    """Same signature and result fields as ``grasps.synthesize_objects``; counts calls; can fail."""
 
     def __init__(self, fail_on=(), interrupt_after=None):
         self.calls = []
@@ -48,7 +48,7 @@ class FakeSynthesize:
 
 
 def _build(tmp_path, fake, monkeypatch):
-    monkeypatch.setattr(mgd_synthetic.grasps, "synthesize", fake)
+    monkeypatch.setattr(mgd_synthetic.grasps, "synthesize_objects", fake)
     builder = mgd_synthetic.MgdSynthetic(data_dir=str(tmp_path / "tfds"), config="tiny",
                                          file_format="array_record")  # fmt: skip
     builder.download_and_prepare()

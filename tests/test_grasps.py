@@ -138,7 +138,7 @@ def test_refine_never_increases_energy(proxies, sphere, optimized):
     noisy_pose = optimized.pose + 0.05 * jax.random.normal(jax.random.key(5), optimized.pose.shape)
     noisy_trans = optimized.trans + 0.01 * jax.random.normal(jax.random.key(6), (4, 3))
     _, before = _energies(proxies, noisy_pose, noisy_trans, sphere)
-    out = grasps.refine(proxies, noisy_pose, noisy_trans, sdf_fn, steps=CONFIG.steps,
+    out = grasps.refine_with_sdf(proxies, noisy_pose, noisy_trans, sdf_fn, steps=CONFIG.steps,
                         object_points=pts, config=CONFIG)  # fmt: skip
     after = np.asarray(out.energy)
     assert np.all(after <= np.asarray(before) + 1e-6)
@@ -179,3 +179,27 @@ def test_filter_rejects_far_and_penetrating_hands(model):
                                      require_thumb=False)  # fmt: skip
     keep, _ = grasps.filter_grasps(model, rest[1:], trans[1:], box, loose, simulate=False)
     assert keep.all()
+
+
+def test_public_synthesize_and_refine_on_a_user_mesh():
+    from mgd_jax.objects import sdf_grid
+
+    model = hand.load()
+    mesh = trimesh.creation.box(extents=(0.06, 0.05, 0.08))
+    config = grasps.GraspConfig(steps=20)
+    pose, trans, energy = grasps.synthesize(model, mesh, num=2, seed=3, config=config)
+    assert pose.shape == (2, 16, 3) and trans.shape == (2, 3) and energy.shape == (2,)
+    again = grasps.synthesize(model, mesh, num=2, seed=3, config=config)
+    np.testing.assert_array_equal(again[0], pose)
+    sdf_fn = grasps.grid_sdf(sdf_grid.build_sdf_grid(mesh))
+    noisy = pose + 0.2
+    _, before = grasps.evaluate_energies(model, noisy, trans, sdf_fn, config=config)
+    new_pose, new_trans = grasps.refine(model, noisy, trans, mesh, steps=10, config=config)
+    assert new_pose.shape == pose.shape and new_trans.shape == trans.shape
+    _, after = grasps.evaluate_energies(model, new_pose, new_trans, sdf_fn, config=config)
+    assert np.all(np.asarray(after) <= np.asarray(before) + 1e-6)
+    assert np.any(np.asarray(after) < np.asarray(before))
+    with pytest.raises(TypeError, match="trimesh"):
+        grasps.refine(model, pose, trans, "mug.obj")
+    with pytest.raises(ValueError, match="NaN"):
+        grasps.refine(model, np.full_like(pose, np.nan), trans, mesh)

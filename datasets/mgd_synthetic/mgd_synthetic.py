@@ -8,7 +8,7 @@ MANO-layout hand on procedural objects, plus object-only examples (array_record,
 
 How it is made: for every procedural object (``mgd_jax.objects.procedural`` families, object
 ``i`` of a family from the seed ``base_seed + i``, randomly rotated, 3-18 cm) the grasp optimiser
-(``mgd_jax.grasps.synthesize``) runs ``grasps_per_object`` candidates; candidates pass the quality
+(``mgd_jax.grasps.synthesize_objects``) runs ``grasps_per_object`` candidates; candidates pass the quality
 filter (penetration < 0.5 cm, >= 3 fingers in contact including the thumb, MuJoCo simulation
 displacement < 2 cm) and the accepted ones become examples. The hand is expressed in the
 object-centric frame of the stored points (the mesh's bounding-box centre at the origin), meters.
@@ -209,7 +209,7 @@ def _synthesize_object(work: str, model, family: str, seed: int, cfg: MgdSynthet
         except (OSError, ValueError, EOFError) as e:  # a torn file from a killed build: redo it
             logging.warning("mgd_synthetic: redoing %s (unreadable: %s)", path, e)
     spec, mesh = sdf_mesh.sample_object(family, seed, random_rotation=True)
-    result = grasps.synthesize([spec], cfg.grasps_per_object, jax.random.PRNGKey(seed), model,
+    result = grasps.synthesize_objects([spec], cfg.grasps_per_object, jax.random.PRNGKey(seed), model,
                                grasp_config)  # fmt: skip
     lo, hi = mesh.bounds
     out = {

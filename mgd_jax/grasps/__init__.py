@@ -5,6 +5,7 @@ Used to build the synthetic hand-object dataset and to refine generated grasps. 
 radians throughout.
 """
 
+from mgd_jax.grasps.api import refine, synthesize
 from mgd_jax.grasps.config import GraspConfig
 from mgd_jax.grasps.energy import TERMS, energies, weighted_total
 from mgd_jax.grasps.optimize import (
@@ -14,7 +15,7 @@ from mgd_jax.grasps.optimize import (
     initial_grasps,
     optimize,
     procedural_sdf,
-    refine,
+    refine_with_sdf,
 )
 from mgd_jax.grasps.proxies import HandProxies, build_proxies
 from mgd_jax.grasps.quality import (
@@ -22,7 +23,7 @@ from mgd_jax.grasps.quality import (
     Synthesis,
     accept_mask,
     filter_grasps,
-    synthesize,
+    synthesize_objects,
 )
 
 __all__ = [
@@ -42,6 +43,8 @@ __all__ = [
     "optimize",
     "procedural_sdf",
     "refine",
+    "refine_with_sdf",
     "synthesize",
+    "synthesize_objects",
     "weighted_total",
 ]

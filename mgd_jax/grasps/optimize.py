@@ -279,7 +279,7 @@ def optimize(
     return _run(proxies, pose, trans, sdf_fn, pts, k_run, config, config.steps, jnp.array(False))
 
 
-def refine(
+def refine_with_sdf(
     model: HandModel | HandProxies,
     pose: jax.Array,
     trans: jax.Array,
@@ -346,5 +346,5 @@ __all__ = [
     "initial_grasps",
     "optimize",
     "procedural_sdf",
-    "refine",
+    "refine_with_sdf",
 ]

@@ -113,7 +113,7 @@ def filter_grasps(
 
 @flax.struct.dataclass
 class Synthesis:
-    """Grasps of ``synthesize``: all candidates, which were accepted, and per-family stats."""
+    """Grasps of ``synthesize_objects``: all candidates, which were accepted, and per-family stats."""
 
     pose: np.ndarray  # (N, 16, 3) axis-angle radians, every candidate
     trans: np.ndarray  # (N, 3) meters
@@ -137,7 +137,7 @@ def _object_of(item, rng: np.random.Generator):
     raise TypeError(f"objects must be family names, ObjectSpecs or trimesh meshes, got {item!r}")
 
 
-def synthesize(
+def synthesize_objects(
     objects: Sequence[str | procedural.ObjectSpec | trimesh.Trimesh],
     num_per_object: int,
     key: jax.Array,
