@@ -1,9 +1,12 @@
 """Train a model from a config; the same --workdir always resumes.
 
+    python launch.py --config=configs/demo.py --workdir=runs/demo        # the whole demo pipeline
     python launch.py --config=configs/point_vae.py --workdir=runs/point_vae
+    python launch.py --config=configs/full.py --workdir=runs/mgd_full
     python launch.py --config=configs/point_vae.py:tiny --workdir=/tmp/pv --config.total_steps=10
 
-Flags only: everything else lives in mgd_jax.train.train_and_evaluate.
+Flags only: a config with a ``pipeline`` field runs ``mgd_jax.pipeline``; any other config is one
+training run of ``mgd_jax.train.train_and_evaluate``.
 """
 
 import logging
@@ -26,7 +29,13 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     absl_logging.set_verbosity(absl_logging.WARNING)  # library chatter (orbax) off
     logging.getLogger("mgd_jax").setLevel(logging.INFO)
-    train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+    config = _CONFIG.value
+    if "pipeline" in config:
+        from mgd_jax import pipeline
+
+        pipeline.run(config, _WORKDIR.value)
+    else:
+        train.train_and_evaluate(config, _WORKDIR.value)
 
 
 if __name__ == "__main__":

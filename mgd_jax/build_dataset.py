@@ -41,6 +41,26 @@ def load_builder_class(path: str) -> type:
     return classes[0]
 
 
+def build(path: str, config: str | None = None, data_dir: str | None = None,
+          manual_dir: str | None = None, mano_path: str | None = None):  # fmt: skip
+    """Build (or reuse, when already complete) ``datasets/<name>`` as array_record.
+
+    Returns:
+      The prepared ``tfds`` builder (``builder.info.splits`` has the sizes).
+    """
+    cls = load_builder_class(path)
+    kwargs = {"file_format": "array_record", "data_dir": data_dir}
+    if config:
+        kwargs["config"] = config
+    if mano_path:
+        if "mano_path" not in inspect.signature(cls.__init__).parameters:
+            raise TypeError(f"--mano_path: {cls.__name__} does not use a hand model")
+        kwargs["mano_path"] = mano_path
+    builder = cls(**kwargs)
+    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=manual_dir))
+    return builder
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("builder", help="dataset folder, e.g. datasets/object_folder")
@@ -51,17 +71,10 @@ def main(argv: list[str] | None = None) -> None:
                         help="MANO_RIGHT.pkl, for builders that pose hands (grab, oakink_shape)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
-    cls = load_builder_class(args.builder)
-    kwargs = {"file_format": "array_record", "data_dir": args.data_dir}
-    if args.config:
-        kwargs["config"] = args.config
-    if args.mano_path:
-        if "mano_path" not in inspect.signature(cls.__init__).parameters:
-            parser.error(f"--mano_path: {cls.__name__} does not use a hand model")
-        kwargs["mano_path"] = args.mano_path
-    builder = cls(**kwargs)
-    config = tfds.download.DownloadConfig(manual_dir=args.manual_dir)
-    builder.download_and_prepare(download_config=config)
+    try:
+        builder = build(args.builder, args.config, args.data_dir, args.manual_dir, args.mano_path)
+    except TypeError as e:
+        parser.error(str(e))
     print(f"built {builder.info.full_name} in {builder.data_dir}: "
           + ", ".join(f"{k}={v.num_examples}" for k, v in builder.info.splits.items()))  # fmt: skip
 

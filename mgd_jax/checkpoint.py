@@ -96,3 +96,49 @@ class Checkpointer:
     def close(self) -> None:
         self._manager.wait_until_finished()
         self._manager.close()
+
+
+def load_trained(workdir: str, which: str = "ema_params") -> tuple[Any, dict, int]:
+    """Parameters of the newest readable checkpoint of a training workdir, without a template.
+
+    Args:
+      workdir: a folder written by ``train.train_and_evaluate`` (holds ``checkpoints/``).
+      which: ``"ema_params"`` (for sampling and frozen use) or ``"params"``.
+
+    Returns:
+      ``(params, config, step)``: the parameter tree (numpy arrays), the run's config as a plain
+      dict (from the checkpoint), and its step.
+
+    Raises:
+      FileNotFoundError naming the folder when it holds no checkpoint; ValueError when none of
+      its checkpoints can be read.
+    """
+    directory = os.path.abspath(os.path.join(workdir, "checkpoints"))
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(
+            f"{workdir}: no checkpoints/ folder; train it first with "
+            f"`python launch.py --config=<config> --workdir={workdir}`"
+        )
+    manager = ocp.CheckpointManager(directory, item_names=("state", "data", "config"))
+    try:
+        steps = sorted(manager.all_steps())
+        if not steps:
+            raise FileNotFoundError(f"{directory} holds no checkpoint; train or resume that run")
+        errors = []
+        for step in reversed(steps):
+            try:
+                restored = manager.restore(
+                    step,
+                    args=ocp.args.Composite(
+                        state=ocp.args.StandardRestore(), config=ocp.args.JsonRestore()
+                    ),
+                )
+                state = restored.state
+                params = state[which] if isinstance(state, dict) else getattr(state, which)
+                return params, dict(restored.config), int(step)
+            except Exception as e:  # damaged step: try the one before
+                errors.append(f"step {step}: {type(e).__name__}: {str(e)[:200]}")
+                logger.warning("checkpoint %s step %d unreadable; trying the previous one", directory, step)
+        raise ValueError(f"no readable checkpoint in {directory}: " + "; ".join(errors))
+    finally:
+        manager.close()

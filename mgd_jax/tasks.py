@@ -47,6 +47,10 @@ def validate(config: ml_collections.ConfigDict) -> None:
         if pv.backbone not in ("pvcnn", "pointnet"):
             raise ValueError(f"config.point_vae.backbone must be 'pvcnn' or 'pointnet', got "
                              f"'{pv.backbone}'")  # fmt: skip
+    if config.model.name == "mgd":
+        from mgd_jax import mgd_task
+
+        mgd_task.validate_mgd_config(config)
 
 
 def _point_vae_task(config: ml_collections.ConfigDict) -> Task:
@@ -74,8 +78,12 @@ def _point_vae_task(config: ml_collections.ConfigDict) -> Task:
             for s, w in zip(config.data.sources, config.data.weights)
         ]
 
-    def transform(example):
-        return {"points": np.asarray(example["points"], np.float32)}
+    def transform(example):  # stored clouds are random surface samples: a prefix is a subset
+        points = np.asarray(example["points"], np.float32)
+        if points.shape[0] < pv.num_points:
+            raise ValueError(f"an example has {points.shape[0]} points; config.point_vae."
+                             f"num_points={pv.num_points}")  # fmt: skip
+        return {"points": points[: pv.num_points]}
 
     def evaluate(params, workdir: str) -> dict:
         """Chamfer distance (mm) of reconstructions of held-out objects, from the posterior mean
@@ -83,7 +91,8 @@ def _point_vae_task(config: ml_collections.ConfigDict) -> Task:
         src = None
         for split in ("test", "validation"):  # held-out objects; small datasets may lack one
             try:
-                src = data_sources.build_source(config.data.sources[0], split, 1.0, pv.num_points,
+                src = data_sources.build_source(config.data.sources[0].split("@")[0], split, 1.0,
+                                                pv.num_points,
                                                 config.data.get("data_dir"))  # fmt: skip
                 break
             except ValueError:
@@ -91,7 +100,7 @@ def _point_vae_task(config: ml_collections.ConfigDict) -> Task:
         if src is None:
             return {"skipped": f"no test or validation split in {config.data.sources[0]}"}
         n = min(len(src.data), config.evals.num_objects)
-        points = np.stack([src.data[i]["points"] for i in range(n)]) * scale
+        points = np.stack([src.data[i]["points"][: pv.num_points] for i in range(n)]) * scale
         results, recons = point_vae_reconstruction_report(model, params, points, scale,
                                                           seed=config.seed)  # fmt: skip
         results["split"] = src.name
@@ -153,7 +162,14 @@ def render_reconstructions(path: str, inputs: np.ndarray, means: np.ndarray,
     images.save_png(path, images.contact_sheet(tiles, ncols=3, labels=labels))
 
 
-_TASKS = {"point_vae": _point_vae_task}
+def _mgd_task(config: ml_collections.ConfigDict) -> Task:
+    from mgd_jax import mgd_task
+
+    t = mgd_task.MGDTask(config)
+    return Task(t.init, t.loss, t.train_sources, t.transform, t.evaluate)
+
+
+_TASKS = {"point_vae": _point_vae_task, "mgd": _mgd_task}
 
 
 def get_task(config: ml_collections.ConfigDict) -> Task:

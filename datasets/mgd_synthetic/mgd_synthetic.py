@@ -82,7 +82,7 @@ class MgdSynthetic(tfds.core.GeneratorBasedBuilder):
     VERSION = tfds.core.Version("1.0.0")
     BUILDER_CONFIGS = [
         MgdSyntheticConfig(name="tiny", per_family=3, extra_objects_per_family=1,
-                           grasps_per_object=4, max_per_object=4, optimiser_steps=40,
+                           grasps_per_object=8, max_per_object=4, optimiser_steps=200,
                            families=("box", "cylinder"), description="tests"),  # fmt: skip
         MgdSyntheticConfig(name="demo", description="CPU-sized, the embedded default"),
         MgdSyntheticConfig(name="full", per_family=400, extra_objects_per_family=2000,
@@ -101,8 +101,11 @@ class MgdSynthetic(tfds.core.GeneratorBasedBuilder):
     def _split_generators(self, dl_manager):
         cfg = self.builder_config
         model = hand.load(self._mano_path or None)
+        # Cached per hand model and per synthesis parameters: a changed config never reuses
+        # grasps made under other settings.
+        params = json.dumps([cfg.grasps_per_object, cfg.optimiser_steps, _BASE_SEED], sort_keys=True)
         work = os.path.join(dl_manager.download_dir, "mgd_synthetic_work", cfg.name,
-                            hand.fingerprint(model)[:12])  # fmt: skip
+                            hand.fingerprint(model)[:12] + "-" + examples.stable_seed(params).to_bytes(4, "little").hex())  # fmt: skip
         os.makedirs(work, exist_ok=True)
         ranges = _object_ranges(cfg.per_family)
         jobs = [(split, family, i) for split, r in ranges.items() for family in cfg.families
@@ -131,12 +134,16 @@ class MgdSynthetic(tfds.core.GeneratorBasedBuilder):
                             "command to retry them", len(failed), len(jobs))  # fmt: skip
         self.info.metadata.update(synthesis_stats=stats, hand_model=model.name,
                                   hand_fingerprint=hand.fingerprint(model))  # fmt: skip
-        splits = {
-            split: self._generate_examples(
-                [(f, _BASE_SEED + i) for f in cfg.families for i in r], results
-            )
-            for split, r in ranges.items() if len(r)
-        }
+        splits = {}
+        for split, r in ranges.items():
+            objs = [(f, _BASE_SEED + i) for f in cfg.families for i in r]
+            accepted = sum(int(results[o]["accepted"].sum()) for o in objs if o in results)
+            if accepted == 0:  # tfds cannot write an empty split: leave it out, say so
+                logging.warning("mgd_synthetic: no accepted grasp in split '%s' (%d objects); the "
+                                "split is left out. Raise grasps_per_object or optimiser_steps.",
+                                split, len(objs))  # fmt: skip
+                continue
+            splits[split] = self._generate_examples(objs, results)
         object_only = [(f, _BASE_SEED + i) for f in cfg.families for i in ranges["train"]]
         object_only += [(f, _EXTRA_SEED + i) for f in cfg.families
                         for i in range(cfg.extra_objects_per_family)]  # fmt: skip

@@ -1,0 +1,121 @@
+"""The embedded default, end to end on CPU: datasets, point VAE, MGD, sampling, evaluation, report.
+
+    python launch.py --config=configs/demo.py --workdir=runs/demo        # the quickstart
+    python launch.py --config=configs/demo.py:tiny --workdir=/tmp/smoke  # toy size, < 5 minutes
+
+Stages (``mgd_jax.pipeline``), each cached in the workdir and resumed when interrupted:
+datasets (``mgd_objects`` and ``mgd_synthetic`` at the ``datasets.config`` size, built into
+``data_dir``, default ``~/tensorflow_datasets``, reused when present), the point VAE
+(``point_vae`` section, a ``configs/point_vae.py`` config), MGD (``mgd_train`` section, a
+``configs/mgd_base.py`` config), the ablations named in ``ablations`` (same MGD config with
+``async_schedulers=False`` / without object-only sources), conditional sampling on the held-out
+test objects and joint sampling, evaluation with ``mgd_jax.evaluators``, renders, and
+``report.md`` + ``report.html``.
+
+Arguments: '' is the CPU demo; ``tiny`` the smoke test (data inside the workdir);
+``noablations`` the demo without the two ablation runs.
+"""
+
+import ml_collections
+
+from configs import mgd_base
+from configs import point_vae as point_vae_configs
+
+
+def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
+    config = ml_collections.ConfigDict()
+    config.pipeline = "demo"
+    config.seed = 0
+    config.mano_path = ""  # "" = the procedural hand
+    config.data_dir = ml_collections.config_dict.placeholder(str)  # None: ~/tensorflow_datasets
+    config.data_in_workdir = False  # True: <workdir>/data (isolated, e.g. for the smoke test)
+
+    config.datasets = ml_collections.ConfigDict()
+    config.datasets.config = "demo"  # builder config of mgd_objects and mgd_synthetic
+
+    # Stage 1: the point VAE on the procedural objects (configs/point_vae.py:cpu).
+    config.point_vae = point_vae_configs.get_config("cpu")
+    config.point_vae.total_steps = 1500
+    config.point_vae.point_vae.num_points = 512  # the points MGD reads
+    config.point_vae.data.batch_size = 16
+    config.point_vae.data.sources = ("tfds:mgd_objects/demo", "tfds:mgd_synthetic/demo@train_objects")
+    config.point_vae.data.weights = (0.6, 0.4)
+
+    # Stage 2: MGD, CPU-sized.
+    m = mgd_base.get_config()
+    m.total_steps = 6000
+    m.log_every_steps = 100
+    m.data.sources = ("tfds:mgd_synthetic/demo", "tfds:mgd_synthetic/demo@train_objects",
+                      "tfds:mgd_objects/demo")  # HOI first, then object-only
+    m.data.weights = (0.6, 0.2, 0.2)
+    m.data.batch_size = 32
+    m.mgd.latent_dim = 128
+    m.mgd.tokenizer_hidden = 256
+    m.mgd.point_features = (32, 64, 128)
+    m.mgd.num_points = 512
+    m.mgd.width = 128
+    m.mgd.layers = 4
+    m.mgd.heads = 4
+    m.mgd.ff = 256
+    m.mgd.tokens_per_part = 4
+    m.optim.learning_rate = 5e-4
+    m.optim.warmup_steps = 200
+    m.optim.ema_decay = 0.995
+    m.ckpt.every_steps = 1000
+    config.mgd_train = m
+
+    # Ablations (paper Tables 2-4 at demo scale): each is a full MGD run in its own folder.
+    config.ablations = ("sync_schedulers", "no_object_only")
+
+    config.sampling = ml_collections.ConfigDict()
+    config.sampling.method = "ddim"  # or "ddpm" (all T steps)
+    config.sampling.num_steps = 100  # DDIM steps
+    config.sampling.guidance = ml_collections.config_dict.placeholder(float)  # None: off
+    config.sampling.num_per_object = 8  # conditional grasps per held-out test object
+    config.sampling.num_joint = 64  # joint hand + object samples
+    config.sampling.batch_size = 256
+
+    config.evaluation = ml_collections.ConfigDict()
+    config.evaluation.metrics = ("penetration", "intersection", "simulation", "contact")
+    config.evaluation.num_workers = 2
+    config.evaluation.max_grasps = 256  # per evaluated set (random subset beyond that)
+
+    config.report = ml_collections.ConfigDict()
+    config.report.render_size = 192
+    config.report.num_renders = 12  # per sample kind
+
+    if arg == "tiny":
+        config.data_in_workdir = True
+        config.datasets.config = "tiny"
+        config.point_vae = point_vae_configs.get_config("tiny")
+        config.point_vae.data.sources = ("tfds:mgd_synthetic/tiny@train_objects",)
+        config.point_vae.data.batch_size = 2
+        config.point_vae.evals.num_objects = 2
+        config.point_vae.point_vae.num_points = 256
+        m.total_steps = 12
+        m.log_every_steps = 4
+        m.data.sources = ("tfds:mgd_synthetic/tiny", "tfds:mgd_synthetic/tiny@train_objects")
+        m.data.weights = (0.7, 0.3)
+        m.data.batch_size = 4
+        from mgd_jax.models import mgd
+
+        m.mgd = mgd.tiny_config()
+        m.mgd.num_points = 256
+        m.diffusion.num_timesteps = 50
+        m.optim.warmup_steps = 2
+        m.ckpt.every_steps = 6
+        m.evals.num_batches = 1
+        config.mgd_train = m
+        config.ablations = ()
+        config.sampling.num_steps = 10
+        config.sampling.num_per_object = 2
+        config.sampling.num_joint = 4
+        config.evaluation.metrics = ("penetration", "intersection", "contact")
+        config.evaluation.num_workers = 1
+        config.report.render_size = 96
+        config.report.num_renders = 4
+    elif arg == "noablations":
+        config.ablations = ()
+    elif arg not in (None, ""):
+        raise ValueError(f"configs/demo.py: unknown argument '{arg}' (use '', 'tiny' or 'noablations')")
+    return config

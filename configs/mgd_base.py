@@ -1,0 +1,60 @@
+"""The MGD training config shared by ``configs/full.py`` and ``configs/demo.py`` (paper scale).
+
+Sections: ``mgd`` (model sizes, ``mgd_jax.models.mgd.default_config``), ``diffusion`` (T and the
+asynchronous schedulers switch), ``loss`` (term weights, ``mgd_jax.losses.default_weights``),
+``point_vae.init`` (the trained stage-1 point-VAE workdir, frozen), ``data`` (sources mixed by
+weight: HOI sources first, then object-only ones), ``optim``, ``ckpt``, ``evals``.
+"""
+
+import ml_collections
+
+from mgd_jax import losses
+from mgd_jax.models import mgd
+
+
+def get_config() -> ml_collections.ConfigDict:
+    config = ml_collections.ConfigDict()
+    config.seed = 0
+    config.total_steps = 300_000
+    config.log_every_steps = 100
+    config.num_devices = ml_collections.config_dict.placeholder(int)  # None: all devices
+    config.mano_path = ""  # "" = the procedural hand; else MANO_RIGHT.pkl (or our .npz)
+    config.model = ml_collections.ConfigDict({"name": "mgd"})
+
+    config.mgd = mgd.default_config()
+    config.diffusion = ml_collections.ConfigDict()
+    config.diffusion.num_timesteps = 1000  # T
+    config.diffusion.async_schedulers = True  # independent t_h, t_o in the joint branch
+    config.loss = losses.default_weights()
+
+    config.point_vae = ml_collections.ConfigDict()
+    config.point_vae.init = "runs/point_vae"  # configs/point_vae.py workdir (frozen here)
+
+    config.data = ml_collections.ConfigDict()
+    config.data.sources = (
+        "tfds:grab/stride4",
+        "tfds:oakink_shape",
+        "tfds:shapenet",  # object-only
+    )
+    config.data.weights = (0.4, 0.4, 0.2)
+    config.data.batch_size = 256
+    config.data.prefetch = 2
+    config.data.data_dir = ml_collections.config_dict.placeholder(str)
+
+    config.optim = ml_collections.ConfigDict()
+    config.optim.learning_rate = 1e-4
+    config.optim.warmup_steps = 1000
+    config.optim.b1 = 0.9
+    config.optim.b2 = 0.999
+    config.optim.weight_decay = 0.0
+    config.optim.grad_clip = 1.0
+    config.optim.ema_decay = 0.9999
+
+    config.ckpt = ml_collections.ConfigDict()
+    config.ckpt.every_steps = 5000
+    config.ckpt.max_to_keep = 3
+    config.ckpt.async_save = True
+
+    config.evals = ml_collections.ConfigDict()
+    config.evals.num_batches = 4  # held-out loss after training
+    return config

@@ -1,0 +1,146 @@
+"""Generation with a trained MGD model: object-conditioned grasps and joint hand + object samples.
+
+    gen = Generator.from_workdir("runs/demo/mgd")
+    pose, trans = gen.conditional(points_m, seed=0)                 # grasps on given objects
+    pose, trans, points = gen.joint(16, seed=0)                      # new hand-object pairs
+
+Everything is in the object-centric frame (bounding-box centre at the origin), meters; poses are
+MANO axis-angle (16, 3), radians. The same seed gives the same samples.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from mgd_jax import checkpoint, diffusion, hand
+from mgd_jax.mgd_task import FrozenPointVAE, load_point_vae
+from mgd_jax.models.mgd import MGD
+
+logger = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class Generator:
+    """A trained MGD model with its frozen point VAE and hand model, ready to sample."""
+
+    config: ml_collections.ConfigDict
+    params: Any  # MGD variables {"params": ...} (EMA)
+    vae: FrozenPointVAE
+    hand_model: hand.HandModel
+    step: int = 0
+
+    def __post_init__(self):
+        self.model = MGD.from_config(self.config.mgd)
+        self.schedule = diffusion.make_schedule(int(self.config.diffusion.num_timesteps))
+        model = self.model
+
+        def apply(params, z, t):
+            return model.apply(params, z, t, True, method=MGD.denoise)
+
+        self._denoise = jax.tree_util.Partial(apply, self.params)
+        self._encode = jax.jit(
+            lambda params, pts: model.apply(params, self.vae.encode(pts), method=MGD.encode_object)
+        )
+        self._decode_hand = jax.jit(lambda params, z: model.apply(params, z, method=MGD.decode_hand))
+        self._decode_object = jax.jit(
+            lambda params, z: self.vae.decode(model.apply(params, z, method=MGD.decode_object))
+        )
+
+    @classmethod
+    def from_workdir(cls, workdir: str, point_vae_workdir: str | None = None,
+                     mano_path: str | None = None) -> Generator:  # fmt: skip
+        """Load the EMA parameters and config of an MGD training run.
+
+        Args:
+          workdir: the MGD run folder (``launch.py --workdir``).
+          point_vae_workdir: overrides the run's ``config.point_vae.init``.
+          mano_path: overrides the run's hand model (must be the one it was trained with).
+        """
+        params, run_config, step = checkpoint.load_trained(workdir)
+        config = ml_collections.ConfigDict(run_config)
+        if config.get("model", {}).get("name") != "mgd":
+            raise ValueError(f"{workdir} is not an MGD run (model.name="
+                             f"'{config.get('model', {}).get('name')}')")  # fmt: skip
+        vae = load_point_vae(point_vae_workdir or config.point_vae.init)
+        hand_model = hand.load(mano_path or config.get("mano_path") or None)
+        params = {"params": jax.tree_util.tree_map(jnp.asarray, params)}
+        return cls(config, params, vae, hand_model, step)
+
+    @property
+    def num_points(self) -> int:
+        return int(self.config.mgd.num_points)
+
+    def _check_points(self, points_m: np.ndarray) -> np.ndarray:
+        points_m = np.asarray(points_m, np.float32)
+        if points_m.ndim != 3 or points_m.shape[-1] != 3:
+            raise ValueError(f"object points must be (B, N, 3) meters, got {points_m.shape}")
+        if points_m.shape[1] < self.num_points:
+            raise ValueError(f"object points: {points_m.shape[1]} per object, the model reads "
+                             f"{self.num_points}")  # fmt: skip
+        if not np.all(np.isfinite(points_m)):
+            bad = np.flatnonzero(~np.isfinite(points_m).all(axis=(1, 2)))
+            raise ValueError(f"object points of objects {bad.tolist()} contain NaN or inf")
+        return points_m[:, : self.num_points]
+
+    def conditional(self, points_m: np.ndarray, seed: int = 0, method: str = "ddim",
+                    num_steps: int | None = 100, guidance: float | None = None,
+                    batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+        """One grasp per row of ``points_m`` (repeat rows for several grasps per object).
+
+        Args:
+          points_m: (B, N >= num_points, 3) object surface points, meters, object-centric frame.
+          seed: sampling seed; batch i uses ``fold_in(PRNGKey(seed), i)``.
+          method: "ddpm" (all T steps) or "ddim" (``num_steps`` respaced steps).
+          guidance: conditional guidance scale s (None: no guidance).
+          batch_size: rows per jitted call.
+
+        Returns:
+          pose (B, 16, 3) axis-angle radians, trans (B, 3) meters.
+        """
+        points_m = self._check_points(points_m)
+        key = jax.random.PRNGKey(seed)
+        poses, transs = [], []
+        for i, start in enumerate(range(0, len(points_m), batch_size)):
+            chunk = jnp.asarray(points_m[start : start + batch_size])
+            z_o = self._encode(self.params, chunk)
+            z = diffusion.sample_conditional(
+                self._denoise, self.schedule, jax.random.fold_in(key, i), z_o,
+                hand_shape=int(self.config.mgd.latent_dim),
+                method=method, num_steps=num_steps if method == "ddim" else None,
+                guidance_scale=guidance,
+            )  # fmt: skip
+            pose, trans = self._decode_hand(self.params, z["hand"])
+            poses.append(np.asarray(pose))
+            transs.append(np.asarray(trans))
+        return np.concatenate(poses), np.concatenate(transs)
+
+    def joint(self, num: int, seed: int = 0, method: str = "ddim", num_steps: int | None = 100,
+              batch_size: int = 256) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+        """``num`` new hand-object pairs.
+
+        Returns:
+          pose (num, 16, 3) radians, trans (num, 3) meters, object points (num, N, 3) meters,
+          all in the generated object's centric frame.
+        """
+        key = jax.random.PRNGKey(seed)
+        d = int(self.config.mgd.latent_dim)
+        poses, transs, points = [], [], []
+        for i, start in enumerate(range(0, num, batch_size)):
+            b = min(batch_size, num - start)
+            z = diffusion.sample_joint(
+                self._denoise, self.schedule, jax.random.fold_in(key, i), batch_size=b,
+                hand_shape=d, object_shape=d, method=method,
+                num_steps=num_steps if method == "ddim" else None,
+            )  # fmt: skip
+            pose, trans = self._decode_hand(self.params, z["hand"])
+            poses.append(np.asarray(pose))
+            transs.append(np.asarray(trans))
+            points.append(np.asarray(self._decode_object(self.params, z["object"])))
+        return np.concatenate(poses), np.concatenate(transs), np.concatenate(points)
