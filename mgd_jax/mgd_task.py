@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 from typing import Any
 
 import jax
@@ -121,6 +120,7 @@ class MGDTask:
 
     def __init__(self, config: ml_collections.ConfigDict):
         self.config = config
+        self.sources = self._build_sources()  # first: a missing dataset names its build command
         self.vae = load_point_vae(config.point_vae.init)
         if config.mgd.point_dim != self.vae.point_dim:
             raise ValueError(
@@ -146,6 +146,9 @@ class MGDTask:
         )  # fmt: skip
 
     def train_sources(self) -> list:
+        return self.sources
+
+    def _build_sources(self) -> list:
         d = self.config.data
         # MGD's points are the first mgd.num_points of each stored cloud; sources store 2048.
         n = max(self.config.mgd.num_points, 2048)
@@ -199,9 +202,3 @@ def validate_mgd_config(config: ml_collections.ConfigDict) -> None:
         raise ValueError(f"config.loss has unknown keys {sorted(unknown)}; known: {losses.WEIGHT_KEYS}")
     if config.diffusion.num_timesteps < 2:
         raise ValueError("config.diffusion.num_timesteps must be at least 2")
-    if config.point_vae.init and not os.path.isdir(config.point_vae.init):
-        raise FileNotFoundError(
-            f"config.point_vae.init={config.point_vae.init} does not exist: train the point VAE "
-            f"first with `python launch.py --config=configs/point_vae.py "
-            f"--workdir={config.point_vae.init}`"
-        )

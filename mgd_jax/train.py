@@ -66,9 +66,9 @@ def train_step(state: TrainState, batch, rng, *, task, optimizer, ema_decay: flo
     metrics = dict(metrics)
     metrics.update(
         loss=loss,
-        grad_norm=optax.global_norm(grads),
-        param_norm=optax.global_norm(params),
-        update_norm=optax.global_norm(updates),
+        grad_norm=optax.tree.norm(grads),
+        param_norm=optax.tree.norm(params),
+        update_norm=optax.tree.norm(updates),
     )
     new_state = TrainState(step=state.step + 1, params=params, ema_params=ema, opt_state=opt_state)
     return new_state, metrics

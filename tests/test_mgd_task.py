@@ -1,0 +1,191 @@
+"""The MGD task end to end at toy size: frozen point VAE -> MGD training -> sampling; configs."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import jax
+import numpy as np
+import pytest
+
+from configs import demo as demo_configs
+from configs import full as full_configs
+from configs import point_vae as point_vae_configs
+from mgd_jax import data_sources, hand, input_pipeline, mgd_task, pipeline, train
+from mgd_jax.generate import Generator
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _hoi_examples(n_hoi: int, n_obj: int, seed: int = 0) -> list[dict]:
+    """In-memory HOI (random in-limit poses near primitives) and object-only examples."""
+    rng = np.random.default_rng(seed)
+    model = hand.load(None)
+    prims = data_sources.PrimitiveObjects(n_hoi + n_obj, "train", num_points=256)
+    poses = hand.sample_pose_within_limits(model, rng, n_hoi)
+    rows = []
+    for i in range(n_hoi + n_obj):
+        row = {"points": prims[i]["points"]}
+        if i < n_hoi:
+            row.update(pose=poses[i], trans=rng.normal(0, 0.05, 3).astype(np.float32),
+                       has_hand=True)  # fmt: skip
+        rows.append(row)
+    return rows
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A 2-step point VAE and a 3-step MGD on in-memory data (patched sources)."""
+    root = tmp_path_factory.mktemp("mgd")
+    pv = point_vae_configs.get_config("tiny")
+    pv.total_steps, pv.ckpt.async_save = 2, False
+    train.train_and_evaluate(pv, str(root / "pv"))
+    config = demo_configs.get_config("tiny").mgd_train
+    config.point_vae.init = str(root / "pv")
+    config.total_steps, config.ckpt.async_save, config.ckpt.every_steps = 3, False, 3
+    rows = _hoi_examples(8, 4)
+    patch = pytest.MonkeyPatch()
+    patch.setattr(mgd_task.data_sources, "build_source",
+                  lambda spec, split, w=1.0, *a: input_pipeline.Source(f"{spec}:{split}", rows, w))  # fmt: skip
+    try:
+        train.train_and_evaluate(config, str(root / "mgd"))
+    finally:
+        patch.undo()
+    return root, config
+
+
+def test_mgd_example_layouts():
+    pts = np.zeros((300, 3), np.float32)
+    obj = mgd_task.mgd_example({"points": pts}, 256)
+    assert obj["is_hoi"] == 0 and obj["points"].shape == (256, 3) and not obj["pose"].any()
+    pose = np.ones((16, 3), np.float32)
+    off = mgd_task.mgd_example({"points": pts, "pose": pose, "trans": np.ones(3), "has_hand": False}, 256)
+    assert off["is_hoi"] == 0 and not off["pose"].any() and not off["trans"].any()
+    on = mgd_task.mgd_example({"points": pts, "pose": pose, "trans": np.ones(3)}, 256)
+    assert on["is_hoi"] == 1 and on["pose"].sum() == 48
+    with pytest.raises(ValueError, match="num_points=512"):
+        mgd_task.mgd_example({"points": pts}, 512)
+
+
+def test_training_writes_heldout_metrics_and_samples_are_seeded(trained):
+    root, config = trained
+    import json
+
+    with open(root / "mgd" / "eval.json") as f:
+        results = json.load(f)
+    assert np.isfinite(results["heldout/loss"]) and results["heldout/num_examples"] > 0
+    gen = Generator.from_workdir(str(root / "mgd"))
+    points = np.stack([r["points"] for r in _hoi_examples(2, 0, seed=1)])
+    pose, trans = gen.conditional(points, seed=3, num_steps=4)
+    assert pose.shape == (2, 16, 3) and trans.shape == (2, 3) and np.isfinite(pose).all()
+    again, _ = gen.conditional(points, seed=3, num_steps=4)
+    np.testing.assert_array_equal(pose, again)
+    other, _ = gen.conditional(points, seed=4, num_steps=4)
+    assert not np.allclose(pose, other)
+    jp, jt, jpts = gen.joint(3, seed=0, num_steps=4)
+    assert jp.shape == (3, 16, 3) and jt.shape == (3, 3)
+    assert jpts.shape == (3, config.mgd.num_points, 3) and np.isfinite(jpts).all()
+    bad = points.copy()
+    bad[1, 5] = np.nan
+    with pytest.raises(ValueError, match=r"objects \[1\]"):
+        gen.conditional(bad)
+
+
+def test_missing_point_vae_names_the_training_command(tmp_path):
+    with pytest.raises(FileNotFoundError, match="configs/point_vae.py"):
+        mgd_task.load_point_vae(str(tmp_path / "nope"))
+
+
+def test_full_config_names_the_build_command_when_data_is_missing(tmp_path):
+    config = full_configs.get_config("tiny")
+    config.data.data_dir = str(tmp_path / "empty")
+    with pytest.raises(FileNotFoundError, match="build_dataset datasets/grab"):
+        train.train_and_evaluate(config, str(tmp_path / "run"))
+
+
+def test_config_errors_name_the_field():
+    config = demo_configs.get_config("tiny").mgd_train
+    with config.unlocked():
+        config.loss.joint_weight = 1.0
+    with pytest.raises(ValueError, match="config.loss has unknown keys"):
+        mgd_task.validate_mgd_config(config)
+    with pytest.raises(ValueError, match="unknown argument"):
+        demo_configs.get_config("huge")
+    with pytest.raises(ValueError, match="config.ablations"):
+        bad = demo_configs.get_config("tiny")
+        bad.ablations = ("no_hands",)
+        pipeline.mgd_run_configs(bad, "/tmp/x", None)
+
+
+def test_ablation_configs_change_only_what_they_name():
+    config = demo_configs.get_config("")
+    runs = pipeline.mgd_run_configs(config, "/tmp/w", None)
+    assert set(runs) == {"mgd", "mgd_sync_schedulers", "mgd_no_object_only"}
+    assert runs["mgd"].diffusion.async_schedulers and not runs["mgd_sync_schedulers"].diffusion.async_schedulers
+    assert runs["mgd_no_object_only"].data.sources == ("tfds:mgd_synthetic/demo",)
+    assert runs["mgd"].point_vae.init == "/tmp/w/point_vae"
+
+
+def test_report_html_has_tables_and_images():
+    page = pipeline._markdown_to_html("# T\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n![x](x.png)\n")
+    assert "<table>" in page and "<td>1</td>" in page and "src='x.png'" in page
+
+
+def test_two_devices_give_the_one_device_loss():
+    """The MGD loss on a batch sharded over 2 simulated devices equals the 1-device loss."""
+    code = textwrap.dedent(
+        """
+        import os
+        os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
+        import jax, jax.numpy as jnp, numpy as np
+        from jax.sharding import NamedSharding, PartitionSpec as P
+        from mgd_jax import diffusion, hand, losses, sharding
+        from mgd_jax.models import mgd
+        model = mgd.MGD.from_config(mgd.tiny_config())
+        rng = np.random.default_rng(0)
+        B, N = 4, 64
+        batch = {"points": rng.normal(0, .05, (B, N, 3)).astype(np.float32),
+                 "pose": rng.normal(0, .2, (B, 16, 3)).astype(np.float32),
+                 "trans": rng.normal(0, .05, (B, 3)).astype(np.float32),
+                 "is_hoi": np.array([1, 0, 1, 1], np.float32)}
+        latent = np.concatenate([batch["points"] * 10, rng.normal(0, 1, (B, N, 1))], -1).astype(np.float32)
+        params = model.init({"params": jax.random.PRNGKey(0)}, batch["pose"], batch["trans"], latent)
+        kw = dict(model=model, hand_model=hand.load(None), schedule=diffusion.make_schedule(50),
+                  weights=losses.default_weights(), train=False)
+        def f(p, b, l):
+            return losses.mgd_loss(p, b, jax.random.PRNGKey(1), object_latent_points=l, **kw)[0]
+        one = float(jax.jit(f)(params, batch, latent))
+        mesh = sharding.make_mesh(2)
+        data = sharding.data_sharding(mesh)
+        sb = jax.device_put(batch, data)
+        sl = jax.device_put(latent, data)
+        two = float(jax.jit(f, in_shardings=(sharding.replicated(mesh), data, data))(params, sb, sl))
+        assert len(jax.devices()) == 2
+        print("LOSSES", one, two)
+        assert abs(one - two) <= 1e-5 * abs(one), (one, two)
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                         timeout=600)  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "LOSSES" in out.stdout
+
+
+@pytest.mark.slow
+def test_demo_tiny_pipeline_end_to_end_and_reuse(tmp_path, caplog):
+    """The smoke contract: launch.py --config=configs/demo.py:tiny writes report.md/html."""
+    workdir = tmp_path / "smoke"
+    out = subprocess.run([sys.executable, "launch.py", "--config=configs/demo.py:tiny",
+                          f"--workdir={workdir}"], cwd=ROOT, capture_output=True, text=True,
+                         timeout=1800)  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    report = (workdir / "report.md").read_text()
+    for column in ("Penetration depth (cm)", "Intersection volume (cm^3)", "Contact ratio (%)"):
+        assert column in report
+    for name in ("report.html", "mgd_conditional.png", "mgd_joint.png", "metrics.json"):
+        assert (workdir / name).stat().st_size > 100, name
+    again = subprocess.run([sys.executable, "launch.py", "--config=configs/demo.py:tiny",
+                            f"--workdir={workdir}"], cwd=ROOT, capture_output=True, text=True,
+                           timeout=1800)  # fmt: skip
+    assert again.returncode == 0 and "reusing finished stage" in again.stderr
