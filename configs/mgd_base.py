@@ -8,6 +8,8 @@ weight: HOI sources first, then object-only ones), ``optim``, ``ckpt``, ``evals`
 
 import ml_collections
 
+from configs import common
+
 from mgd_jax import losses
 from mgd_jax.models import mgd
 
@@ -41,19 +43,9 @@ def get_config() -> ml_collections.ConfigDict:
     config.data.prefetch = 2
     config.data.data_dir = ml_collections.config_dict.placeholder(str)
 
-    config.optim = ml_collections.ConfigDict()
-    config.optim.learning_rate = 1e-4
-    config.optim.warmup_steps = 1000
-    config.optim.b1 = 0.9
-    config.optim.b2 = 0.999
-    config.optim.weight_decay = 0.0
-    config.optim.grad_clip = 1.0
-    config.optim.ema_decay = 0.9999
+    config.optim = common.optim(learning_rate=1e-4, warmup_steps=1000, ema_decay=0.9999)
 
-    config.ckpt = ml_collections.ConfigDict()
-    config.ckpt.every_steps = 5000
-    config.ckpt.max_to_keep = 3
-    config.ckpt.async_save = True
+    config.ckpt = common.ckpt(every_steps=5000)
 
     config.evals = ml_collections.ConfigDict()
     config.evals.num_batches = 4  # held-out loss after training

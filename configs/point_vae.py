@@ -18,6 +18,8 @@ can replace ``config.data.sources``.
 
 import ml_collections
 
+from configs import common
+
 CPU_STEPS = 2000
 
 
@@ -48,19 +50,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.point_vae.kl_weight = 1e-3
     config.point_vae.kl_anneal_fraction = 0.5  # KL weight ramps up over the first half
 
-    config.optim = ml_collections.ConfigDict()
-    config.optim.learning_rate = 1e-3
-    config.optim.warmup_steps = 200
-    config.optim.b1 = 0.9
-    config.optim.b2 = 0.999
-    config.optim.weight_decay = 0.0
-    config.optim.grad_clip = 1.0
-    config.optim.ema_decay = 0.999
+    config.optim = common.optim(learning_rate=1e-3, warmup_steps=200, ema_decay=0.999)
 
-    config.ckpt = ml_collections.ConfigDict()
-    config.ckpt.every_steps = 1000
-    config.ckpt.max_to_keep = 3
-    config.ckpt.async_save = True
+    config.ckpt = common.ckpt(every_steps=1000)
 
     config.evals = ml_collections.ConfigDict()
     config.evals.num_objects = 64  # held-out objects for the Chamfer table

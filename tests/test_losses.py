@@ -13,30 +13,12 @@ import pytest
 from mgd_jax import diffusion, hand, losses
 from mgd_jax.hand import fixtures
 from mgd_jax.models import mgd
+from param_utils import random_params
 
 B = 4
 NUM_POINTS = 64  # the tiny config's latent point count; also the object points per example
 T = 50
 HAND_ONLY = ("hand_tokenizer", "hand_detokenizer")
-
-
-def _random_params(module, *args, seed=0):
-    """Variables of ``module.init(..., *args)`` drawn with numpy (nothing is compiled): kernels
-    ~ N(0, 1/n_in) with n_in the longest input axis, biases 0, LayerNorm scales 1, other
-    parameters ~ N(0, 0.02^2)."""
-    shapes = jax.eval_shape(lambda k: module.init({"params": k}, *args), jax.random.PRNGKey(0))
-    rng = np.random.default_rng(seed)
-
-    def fill(path, leaf):
-        name = path[-1].key
-        if name == "scale":
-            return jnp.ones(leaf.shape, leaf.dtype)
-        if name == "bias":
-            return jnp.zeros(leaf.shape, leaf.dtype)
-        std = 1.0 / np.sqrt(max(leaf.shape[:-1])) if name == "kernel" else 0.02
-        return jnp.asarray(rng.normal(0.0, std, leaf.shape), leaf.dtype)
-
-    return jax.tree_util.tree_map_with_path(fill, shapes)
 
 
 def _batch(seed, is_hoi):
@@ -61,7 +43,7 @@ def setup():
     """model, params, hand model, schedule and a jitted value-and-grad of the loss."""
     model = mgd.MGD.from_config(mgd.tiny_config())
     batch, latent = _batch(0, [1, 1, 1, 1])
-    params = _random_params(model, batch["pose"], batch["trans"], latent)
+    params = random_params(model, batch["pose"], batch["trans"], latent)
     arrays = fixtures.random_mano_arrays(seed=0, num_vertices=120, num_faces=60)
     hand_model = hand.io.from_mano_arrays(arrays, "<random>", "right")
     schedule = diffusion.make_schedule(T)

@@ -12,6 +12,7 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from mgd_jax.models import mgd, point_vae, tokenizers
+from param_utils import random_params
 
 B = 3
 
@@ -30,35 +31,11 @@ def _tiny_model(**overrides):
     return mgd.MGD.from_config(config), config
 
 
-def _random_params(module, *args, seed=0):
-    """Variables for ``module.init(..., *args)`` drawn with numpy: kernels ~ N(0, 1/n_in)
-    (n_in the longest input axis),
-    biases 0, LayerNorm scales 1, embeddings ~ N(0, 0.02^2). The structure comes from
-    ``eval_shape`` of the real ``init``, so nothing is compiled (XLA compiles of random
-    initialisers dominate this file's run time on a small CPU)."""
-    shapes = jax.eval_shape(lambda k: module.init({"params": k}, *args), jax.random.PRNGKey(0))
-    rng = np.random.default_rng(seed)
-
-    def fill(path, leaf):
-        name = path[-1].key
-        if name == "scale":
-            return jnp.ones(leaf.shape, leaf.dtype)
-        if name == "bias":
-            return jnp.zeros(leaf.shape, leaf.dtype)
-        if name == "kernel":
-            std = 1.0 / np.sqrt(max(leaf.shape[:-1]))  # the input axis is the longest here
-        else:
-            std = 0.02
-        return jnp.asarray(rng.normal(0.0, std, leaf.shape), leaf.dtype)
-
-    return jax.tree_util.tree_map_with_path(fill, shapes)
-
-
 @pytest.fixture(scope="module")
 def tiny():
     """(model, config, params) of the tiny default MGD, with parameters drawn once."""
     model, cfg = _tiny_model()
-    return model, cfg, _random_params(model, *_inputs(0))
+    return model, cfg, random_params(model, *_inputs(0))
 
 
 @functools.partial(jax.jit, static_argnames=("model", "deterministic"))
@@ -223,8 +200,8 @@ def test_rot6d_gradients_are_finite_and_identity_at_zero_pose():
     detok = tokenizers.HandDetokenizer(64, "rot6d")
     pose0, trans0 = jnp.zeros((2, 16, 3)), jnp.zeros((2, 3))
     identity6 = jnp.tile(jnp.array([1.0, 0, 0, 0, 1, 0]), (2, 16, 1))
-    pt = _random_params(tok, pose0, trans0)
-    pd = _random_params(detok, jnp.zeros((2, 32)))
+    pt = random_params(tok, pose0, trans0)
+    pd = random_params(detok, jnp.zeros((2, 32)))
 
     @jax.jit
     def grads(pt, pd):
