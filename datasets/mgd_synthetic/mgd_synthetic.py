@@ -147,20 +147,21 @@ class MgdSynthetic(tfds.core.GeneratorBasedBuilder):
         object_only = [(f, _BASE_SEED + i) for f in cfg.families for i in ranges["train"]]
         object_only += [(f, _EXTRA_SEED + i) for f in cfg.families
                         for i in range(cfg.extra_objects_per_family)]  # fmt: skip
-        splits["train_objects"] = self._generate_examples(object_only, None)
+        splits["train_objects"] = self._generate_examples(object_only, results, object_only=True)
         return splits
 
-    def _generate_examples(self, objects: list[tuple[str, int]], results: dict | None):
-        """Accepted grasps of ``objects`` (from ``results``), or object-only examples (None)."""
-        if results is None:
-            yield from self._object_examples(objects)
+    def _generate_examples(self, objects: list[tuple[str, int]], results: dict,
+                           object_only: bool = False):  # fmt: skip
+        """Accepted grasps of ``objects`` (from ``results``), or their object-only examples."""
+        if object_only:
+            yield from self._object_examples(objects, results)
             return
         cfg = self.builder_config
         for family, seed in objects:
             r = results.get((family, seed))
             if r is None:
                 continue
-            base = _object_example(family, seed)
+            base = _object_example(family, seed, r)
             offset = r["centre"]
             order = np.argsort(np.where(r["accepted"], r["energy"], np.inf))
             keep = [j for j in order if r["accepted"][j]][: cfg.max_per_object]
@@ -177,10 +178,10 @@ class MgdSynthetic(tfds.core.GeneratorBasedBuilder):
                     "energy": np.float32(r["energy"][j]),
                 }
 
-    def _object_examples(self, objects: list[tuple[str, int]]):
+    def _object_examples(self, objects: list[tuple[str, int]], results: dict):
         for family, seed in objects:
             try:
-                base = _object_example(family, seed)
+                base = _object_example(family, seed, results.get((family, seed)))
             except Exception as e:
                 logging.error("mgd_synthetic: object %s/%d skipped: %s", family, seed, e)
                 continue
@@ -197,10 +198,16 @@ class MgdSynthetic(tfds.core.GeneratorBasedBuilder):
             }
 
 
-def _object_example(family: str, seed: int) -> dict:
-    """Points/normals of the object in its centred frame (the same draw the synthesis used)."""
-    _, mesh = sdf_mesh.sample_object(family, seed, random_rotation=True)
-    example = examples.make_example(mesh, f"{family}/{seed}", f"mgd_synthetic/{family}", 1.0)
+def _object_example(family: str, seed: int, synthesis: dict | None = None) -> dict:
+    """Points/normals of the object in its centred frame (the same draw the synthesis used); taken
+    from the object's synthesis record when it has them, else meshed again."""
+    oid = f"{family}/{seed}"
+    if synthesis is not None and "points" in synthesis:
+        example = {"points": synthesis["points"], "normals": synthesis["normals"], "object_id": oid,
+                   "source": f"mgd_synthetic/{family}", "scale": np.float32(1.0)}  # fmt: skip
+    else:
+        _, mesh = sdf_mesh.sample_object(family, seed, random_rotation=True)
+        example = examples.make_example(mesh, oid, f"mgd_synthetic/{family}", 1.0)
     example["family"] = family
     return example
 
@@ -230,6 +237,8 @@ def _synthesize_object(work: str, model, family: str, seed: int, cfg: MgdSynthet
         "centre": (0.5 * (lo + hi)).astype(np.float32),  # the object-centric frame's origin
         "family": np.asarray(family),
     }
+    example = examples.make_example(mesh, f"{family}/{seed}", f"mgd_synthetic/{family}", 1.0)
+    out["points"], out["normals"] = example["points"], example["normals"]
     tmp = f"{path}.{os.getpid()}.tmp.npz"
     np.savez(tmp, **out)
     os.replace(tmp, path)
