@@ -114,7 +114,11 @@ def dataset_report(name: str, data_dir: str | None, sheet: str, per_family: int,
             continue
         seen.add(oid)
         by_family.setdefault(fam, []).append(i)
-    picks = [i for fam in sorted(by_family) for i in by_family[fam]][:24]
+    # Round-robin over the families (first grasp of each, then the second, ...), up to 24.
+    depth = max(len(v) for v in by_family.values())
+    picks = [by_family[f][d] for d in range(depth) for f in sorted(by_family)
+             if d < len(by_family[f])][:24]  # fmt: skip
+    picks.sort(key=lambda i: ids[i])
     tiles, labels = [], []
     for i in picks:
         view = render.render_views([hands[i], mesh_of(ids[i])], views=["three_quarter"],
