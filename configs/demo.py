@@ -34,12 +34,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.datasets.config = "demo"  # builder config of mgd_objects and mgd_synthetic
 
     # Stage 1: the point VAE on the procedural objects (configs/point_vae.py:cpu).
-    config.point_vae = point_vae_configs.get_config("cpu")
-    config.point_vae.total_steps = 1500
-    config.point_vae.point_vae.num_points = 512  # the points MGD reads
-    config.point_vae.data.batch_size = 16
-    config.point_vae.data.sources = ("tfds:mgd_objects/demo", "tfds:mgd_synthetic/demo@train_objects")
-    config.point_vae.data.weights = (0.6, 0.4)
+    config.point_vae = point_vae_configs.get_config("cpu")  # 512 points, as MGD reads
 
     # Stage 2: MGD, CPU-sized.
     m = mgd_base.get_config()

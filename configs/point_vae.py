@@ -3,14 +3,16 @@
     python -m mgd_jax.build_dataset datasets/mgd_objects --config=full   # once
     python launch.py --config=configs/point_vae.py --workdir=runs/point_vae        # GPU/TPU scale
 
-    python -m mgd_jax.build_dataset datasets/mgd_objects --config=demo   # once, ~2 min
+    python -m mgd_jax.build_dataset datasets/mgd_objects --config=demo     # once, ~5 min
+    python -m mgd_jax.build_dataset datasets/mgd_synthetic --config=demo   # once, ~13 min
     python launch.py --config=configs/point_vae.py:cpu --workdir=runs/point_vae_cpu
 
     python launch.py --config=configs/point_vae.py:tiny --workdir=runs/point_vae_tiny
 
 Arguments: '' is the paper scale (channels 32/64/128 at voxel resolutions 32/16/8, 2048 points,
-``mgd_objects/full``); ``cpu`` is a narrower, coarser network on ``mgd_objects/demo`` that trains
-on 2 CPU cores in under 30 minutes; ``cpu_pointnet`` is the same run with the PointNet baseline
+``mgd_objects/full``); ``cpu`` is a narrower, coarser network (512 points, batch 16, 1500 steps) on
+the procedural objects of ``mgd_objects/demo`` and ``mgd_synthetic/demo`` that trains on 2 CPU
+cores in under 30 minutes, the stage-1 model of ``configs/demo.py``; ``cpu_pointnet`` is the same run with the PointNet baseline
 (no voxels) at a matching parameter count; ``tiny`` is for tests (the embedded ``primitives``
 source, 256 points, a few steps). Any ``tfds:<name>[@<split>]`` or ``primitives:<count>`` source
 can replace ``config.data.sources``.
@@ -20,7 +22,7 @@ import ml_collections
 
 from configs import common
 
-CPU_STEPS = 2000
+CPU_STEPS = 1500
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
@@ -60,8 +62,11 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
 
     if arg in ("cpu", "cpu_pointnet"):
         config.total_steps = CPU_STEPS
-        config.data.sources = ("tfds:mgd_objects/demo",)
-        config.data.batch_size = 8
+        # The procedural objects: mgd_objects plus the object-only split of mgd_synthetic.
+        config.data.sources = ("tfds:mgd_objects/demo", "tfds:mgd_synthetic/demo@train_objects")
+        config.data.weights = (0.6, 0.4)
+        config.data.batch_size = 16
+        config.point_vae.num_points = 512  # the points MGD reads in configs/demo.py
         config.point_vae.channels = (16, 32, 32)
         config.point_vae.resolutions = (16, 8, 4)
         config.optim.warmup_steps = 100

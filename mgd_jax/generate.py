@@ -1,6 +1,6 @@
 """Generation with a trained MGD model: object-conditioned grasps and joint hand + object samples.
 
-    gen = Generator.from_workdir("runs/demo/mgd")
+    gen = Generator.load("runs/demo/mgd")       # a training workdir or an export (mgd_jax.export)
     pose, trans = gen.conditional(points_m, seed=0)                 # grasps on given objects
     pose, trans, points = gen.joint(16, seed=0)                      # new hand-object pairs
 
@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -19,7 +21,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from mgd_jax import checkpoint, diffusion, hand
+from mgd_jax import checkpoint, diffusion, export, hand
 from mgd_jax.mgd_task import FrozenPointVAE, load_point_vae
 from mgd_jax.models.mgd import MGD
 
@@ -73,6 +75,29 @@ class Generator:
         params = {"params": jax.tree_util.tree_map(jnp.asarray, params)}
         return cls(config, params, vae, hand_model, step)
 
+    @classmethod
+    def from_export(cls, path: str, mano_path: str | None = None) -> Generator:
+        """Load an inference checkpoint written by ``python -m mgd_jax.export``."""
+        meta, params, vae, hand_model = export.load(path, mano_path)
+        return cls(ml_collections.ConfigDict(meta["config"]), params, vae, hand_model,
+                   int(meta["step"]))  # fmt: skip
+
+    @classmethod
+    def load(cls, path: str, mano_path: str | None = None) -> Generator:
+        """An export folder or an MGD training workdir, whichever ``path`` is.
+
+        Raises:
+          FileNotFoundError naming ``path`` when it is neither.
+        """
+        if export.is_export(path):
+            return cls.from_export(path, mano_path)
+        if os.path.isdir(os.path.join(path, "checkpoints")):
+            return cls.from_workdir(path, mano_path=mano_path)
+        raise FileNotFoundError(
+            f"{path}: neither an export (no export.json) nor a training workdir (no checkpoints/); "
+            "give the folder of `python -m mgd_jax.export --out` or of `launch.py --workdir`"
+        )
+
     @property
     def num_points(self) -> int:
         return int(self.config.mgd.num_points)
@@ -91,7 +116,8 @@ class Generator:
 
     def conditional(self, points_m: np.ndarray, seed: int = 0, method: str = "ddim",
                     num_steps: int | None = 100, guidance: float | None = None,
-                    batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+                    batch_size: int = 256,
+                    on_batch: Callable[[int], None] | None = None) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
         """One grasp per row of ``points_m`` (repeat rows for several grasps per object).
 
         Args:
@@ -99,7 +125,8 @@ class Generator:
           seed: sampling seed; batch i uses ``fold_in(PRNGKey(seed), i)``.
           method: "ddpm" (all T steps) or "ddim" (``num_steps`` respaced steps).
           guidance: conditional guidance scale s (None: no guidance).
-          batch_size: rows per jitted call.
+          batch_size: rows per jitted call (the same seed and batch size give the same samples).
+          on_batch: called with the number of rows after each batch (progress bars).
 
         Returns:
           pose (B, 16, 3) axis-angle radians, trans (B, 3) meters.
@@ -119,11 +146,14 @@ class Generator:
             pose, trans = self._decode_hand(self.params, z["hand"])
             poses.append(np.asarray(pose))
             transs.append(np.asarray(trans))
+            if on_batch is not None:
+                on_batch(len(chunk))
         return np.concatenate(poses), np.concatenate(transs)
 
     def joint(self, num: int, seed: int = 0, method: str = "ddim", num_steps: int | None = 100,
-              batch_size: int = 256) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
-        """``num`` new hand-object pairs.
+              batch_size: int = 256, on_batch: Callable[[int], None] | None = None
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+        """``num`` new hand-object pairs (arguments as in :meth:`conditional`).
 
         Returns:
           pose (num, 16, 3) radians, trans (num, 3) meters, object points (num, N, 3) meters,
@@ -143,4 +173,6 @@ class Generator:
             poses.append(np.asarray(pose))
             transs.append(np.asarray(trans))
             points.append(np.asarray(self._decode_object(self.params, z["object"])))
+            if on_batch is not None:
+                on_batch(b)
         return np.concatenate(poses), np.concatenate(transs), np.concatenate(points)

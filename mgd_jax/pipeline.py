@@ -183,7 +183,12 @@ def _train(name: str, run_config: ml_collections.ConfigDict, run_dir: str, stage
         with open(eval_path) as f:
             return json.load(f)
     t0 = time.time()
-    train.train_and_evaluate(run_config, run_dir)
+    state = train.train_and_evaluate(run_config, run_dir)
+    step = int(jax.device_get(state.step))
+    if step < run_config.total_steps:  # SIGTERM: the trainer saved a checkpoint and stopped
+        logger.warning("demo interrupted during %s at step %d of %d; the same command resumes it",
+                       name, step, run_config.total_steps)  # fmt: skip
+        raise SystemExit(143)
     with open(eval_path) as f:
         results = json.load(f)
     results["train_seconds_this_call"] = time.time() - t0
@@ -303,7 +308,7 @@ def evaluate_sets(config, workdir: str, hand_model, stages: Stages) -> dict:
         finite = np.isfinite(verts).all(axis=(1, 2))
         hands = [hand.to_trimesh(v, hand_model) for v in verts[finite]]
         if "points" in data:  # joint samples: their own generated objects
-            objs = [_safe_alpha_shape(p) for p in data["points"][pick][finite]]
+            objs = [objects.alpha_shape_or_none(p) for p in data["points"][pick][finite]]
             keep = [i for i, o in enumerate(objs) if o is not None]
             hands, objs = [hands[i] for i in keep], [objs[i] for i in keep]
         else:
@@ -332,16 +337,6 @@ def evaluate_sets(config, workdir: str, hand_model, stages: Stages) -> dict:
     return results
 
 
-def _safe_alpha_shape(points: np.ndarray) -> trimesh.Trimesh | None:
-    try:
-        if not np.all(np.isfinite(points)):
-            return None
-        return objects.alpha_shape(np.asarray(points, np.float64))
-    except Exception as e:  # a degenerate generated cloud: counted, not fatal
-        logger.warning("joint sample skipped: no alpha shape (%s)", e)
-        return None
-
-
 def render_sets(config, workdir: str, hand_model) -> dict[str, str]:
     """Contact sheets of conditional (main model) and joint samples, and the ground truth."""
     ids, meshes, _ = _load_objects(workdir)
@@ -362,7 +357,7 @@ def render_sets(config, workdir: str, hand_model) -> dict[str, str]:
             verts = np.asarray(hand.forward(hand_model, data["pose"][i], data["trans"][i]).vertices)
             hand_mesh = hand.to_trimesh(verts, hand_model)
             if "points" in data:
-                obj = _safe_alpha_shape(data["points"][i])
+                obj = objects.alpha_shape_or_none(data["points"][i])
                 items, pts = ([hand_mesh, obj] if obj is not None else [hand_mesh]), None
                 if obj is None:
                     pts = [data["points"][i]]

@@ -5,54 +5,21 @@ import subprocess
 import sys
 import textwrap
 
-import jax
 import numpy as np
 import pytest
 
 from configs import demo as demo_configs
 from configs import full as full_configs
-from configs import point_vae as point_vae_configs
-from mgd_jax import data_sources, hand, input_pipeline, mgd_task, pipeline, train
+from mgd_jax import mgd_task, pipeline, train
 from mgd_jax.generate import Generator
+import toy_mgd
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _hoi_examples(n_hoi: int, n_obj: int, seed: int = 0) -> list[dict]:
-    """In-memory HOI (random in-limit poses near primitives) and object-only examples."""
-    rng = np.random.default_rng(seed)
-    model = hand.load(None)
-    prims = data_sources.PrimitiveObjects(n_hoi + n_obj, "train", num_points=256)
-    poses = hand.sample_pose_within_limits(model, rng, n_hoi)
-    rows = []
-    for i in range(n_hoi + n_obj):
-        row = {"points": prims[i]["points"]}
-        if i < n_hoi:
-            row.update(pose=poses[i], trans=rng.normal(0, 0.05, 3).astype(np.float32),
-                       has_hand=True)  # fmt: skip
-        rows.append(row)
-    return rows
-
-
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """A 2-step point VAE and a 3-step MGD on in-memory data (patched sources)."""
-    root = tmp_path_factory.mktemp("mgd")
-    pv = point_vae_configs.get_config("tiny")
-    pv.total_steps, pv.ckpt.async_save = 2, False
-    train.train_and_evaluate(pv, str(root / "pv"))
-    config = demo_configs.get_config("tiny").mgd_train
-    config.point_vae.init = str(root / "pv")
-    config.total_steps, config.ckpt.async_save, config.ckpt.every_steps = 3, False, 3
-    rows = _hoi_examples(8, 4)
-    patch = pytest.MonkeyPatch()
-    patch.setattr(mgd_task.data_sources, "build_source",
-                  lambda spec, split, w=1.0, *a: input_pipeline.Source(f"{spec}:{split}", rows, w))  # fmt: skip
-    try:
-        train.train_and_evaluate(config, str(root / "mgd"))
-    finally:
-        patch.undo()
-    return root, config
+def trained(trained_mgd):
+    return trained_mgd
 
 
 def test_mgd_example_layouts():
@@ -76,7 +43,7 @@ def test_training_writes_heldout_metrics_and_samples_are_seeded(trained):
         results = json.load(f)
     assert np.isfinite(results["heldout/loss"]) and results["heldout/num_examples"] > 0
     gen = Generator.from_workdir(str(root / "mgd"))
-    points = np.stack([r["points"] for r in _hoi_examples(2, 0, seed=1)])
+    points = np.stack([r["points"] for r in toy_mgd.hoi_examples(2, 0, seed=1)])
     pose, trans = gen.conditional(points, seed=3, num_steps=4)
     assert pose.shape == (2, 16, 3) and trans.shape == (2, 3) and np.isfinite(pose).all()
     again, _ = gen.conditional(points, seed=3, num_steps=4)

@@ -7,7 +7,7 @@ of the import graph).
 
 from __future__ import annotations
 
-from mgd_jax.objects.alpha_shape import alpha_shape
+from mgd_jax.objects.alpha_shape import alpha_shape, alpha_shape_or_none
 from mgd_jax.objects.mesh_io import (
     MESH_EXTENSIONS,
     UNIT_SCALE,
@@ -22,6 +22,7 @@ __all__ = [
     "MESH_EXTENSIONS",
     "UNIT_SCALE",
     "alpha_shape",
+    "alpha_shape_or_none",
     "load_mesh",
     "load_meshes",
     "mesh_files",

@@ -188,3 +188,17 @@ def alpha_shape(points: np.ndarray, alpha: float | None = None) -> trimesh.Trime
     mesh.remove_unreferenced_vertices()
     return mesh
 
+
+
+def alpha_shape_or_none(points: np.ndarray, alpha: float | None = None) -> trimesh.Trimesh | None:
+    """:func:`alpha_shape` of a generated cloud, or None (logged) when the cloud is non-finite or
+    too degenerate to mesh; for batch work where one bad cloud must not stop the rest."""
+    points = np.asarray(points, np.float64)
+    if not np.all(np.isfinite(points)):
+        logger.warning("no alpha shape: the point cloud has NaN or inf coordinates")
+        return None
+    try:
+        return alpha_shape(points, alpha)
+    except Exception as e:  # degenerate clouds raise from qhull or from the checks above
+        logger.warning("no alpha shape: %s: %s", type(e).__name__, e)
+        return None
