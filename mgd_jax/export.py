@@ -239,7 +239,8 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+    logger.setLevel(logging.INFO)  # ours at INFO; orbax/absl chatter stays at WARNING
     try:
         main()
     except (FileNotFoundError, FileExistsError, ValueError) as e:

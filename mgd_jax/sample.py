@@ -412,10 +412,11 @@ def write_outputs(args, gen, objs: list[ObjectInput], rows: np.ndarray, pose: np
                  object_path=np.asarray([os.path.join("..", obj_rel) if obj_rel else ""]),
                  object_center_m=o.center_m.astype(np.float32)[None])  # fmt: skip
         hand_mesh.export(os.path.join(out, files["hand_mesh"]))
-        parts = [_colored(hand_mesh, HAND_RGBA)]
+        scene = trimesh.Scene()
+        scene.add_geometry(_colored(hand_mesh, HAND_RGBA), geom_name="hand")
         if o.mesh is not None:
-            parts.append(_colored(o.mesh, OBJECT_RGBA))
-        trimesh.Scene(parts).export(os.path.join(out, files["scene"]))
+            scene.add_geometry(_colored(o.mesh, OBJECT_RGBA), geom_name="object")
+        scene.export(os.path.join(out, files["scene"]))
         if args.render_size:
             meshes = [hand_mesh] + ([o.mesh] if o.mesh is not None else [])
             pts = None if o.mesh is not None else [o.points]
@@ -489,7 +490,8 @@ def _evaluate(args, model, samples: list[dict], hand_meshes: list, obj_meshes: l
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+    logger.setLevel(logging.INFO)  # ours at INFO; orbax/absl chatter stays at WARNING
     try:
         main()
     except (FileNotFoundError, FileExistsError, ValueError) as e:
