@@ -407,7 +407,7 @@ def metric_table(metrics: dict) -> str:
     cols = [(k, t, s) for k, t, s in COLUMNS
             if any(k in m["metrics"] for m in metrics.values())]  # fmt: skip
     head = ["set", "grasps"] + [t for _, t, _ in cols] + ["Entropy", "Cluster size",
-                                                           "Frechet to GT (cm)"]  # fmt: skip
+                                                           "Frechet to GT (cm²)"]  # fmt: skip
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     order = [k for k in SET_TITLES if k in metrics] + [k for k in metrics if k not in SET_TITLES]
     for name in order:
@@ -436,7 +436,8 @@ def write_report(workdir: str, config, sizes: dict, trained: dict, metrics: dict
              "## Metrics", "",
              "Penetration, intersection, simulation and contact follow `mgd_jax.evaluators` (lengths "
              "in cm, volumes in cm³). Diversity: k-means entropy and cluster size on whitened "
-             "joints; Frechet distance on joint positions (cm) to the ground-truth test grasps.", "",
+             "joints; Frechet distance between Gaussians fitted to the 21 joint positions (cm), "
+             "in cm² as Frechet distances are, to the ground-truth test grasps.", "",
              metric_table(metrics), "## Training", "",
              "| run | what | held-out loss | held-out joint error (mm) |", "|---|---|---|---|"]  # fmt: skip
     for run, res in trained.items():
