@@ -1,6 +1,6 @@
 """Point-VAE training throughput and memory, and the input pipeline on its own.
 
-    python benchmarks/point_vae.py [--configs cpu full] [--steps 5]
+    python benchmarks/point_vae.py [--configs cpu cpu_pointnet full] [--steps 5]
         [--out benchmarks/results/point_vae.json]
 
 For each config shape (``configs/point_vae.py:<arg>``: channels, voxel resolutions, points,
@@ -29,7 +29,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 
-def bench_train(arg: str, backbone: str, conv_impl: str, steps: int) -> dict:
+def bench_train(arg: str, conv_impl: str, steps: int) -> dict:
     import functools
 
     import jax
@@ -39,8 +39,7 @@ def bench_train(arg: str, backbone: str, conv_impl: str, steps: int) -> dict:
     from configs import point_vae as point_vae_config
     from mgd_jax import sharding, tasks, train
 
-    config = point_vae_config.get_config(arg)
-    config.point_vae.backbone = backbone
+    config = point_vae_config.get_config(arg)  # the backbone and widths are the config's
     config.point_vae.conv_impl = conv_impl
     config.data.sources = ("primitives:8",)  # the step never sees the source; keep it cheap
     task = tasks.get_task(config)
@@ -111,9 +110,8 @@ def bench_pipeline(batches: int, batch_size: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--configs", nargs="+", default=["cpu", "full"],
+    parser.add_argument("--configs", nargs="+", default=["cpu", "cpu_pointnet", "full"],
                         help="configs/point_vae.py arguments; 'full' means the default ''")  # fmt: skip
-    parser.add_argument("--backbones", nargs="+", default=["pvcnn", "pointnet"])
     parser.add_argument("--conv_impls", nargs="+", default=["auto"])
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--pipeline_batches", type=int, default=200)
@@ -122,28 +120,26 @@ def main() -> None:
     args = parser.parse_args()
 
     if args._child:  # one measurement, in its own process
-        arg, backbone, impl = args._child.split(",")
-        result = bench_train("" if arg == "full" else arg, backbone,
-                             "auto" if impl == "-" else impl, args.steps)  # fmt: skip
+        arg, impl = args._child.split(",")
+        result = bench_train("" if arg == "full" else arg, impl, args.steps)
         print("RESULT " + json.dumps(result))
         return
 
     rows = []
     for arg in args.configs:
-        for backbone in args.backbones:
-            for impl in args.conv_impls if backbone == "pvcnn" else ["-"]:
-                cmd = [sys.executable, __file__, "--steps", str(args.steps),
-                       "--_child", f"{arg},{backbone},{impl}"]  # fmt: skip
-                out = subprocess.run(cmd, capture_output=True, text=True)
-                lines = [x for x in out.stdout.splitlines() if x.startswith("RESULT ")]
-                if out.returncode != 0 or not lines:
-                    print(f"{arg}/{backbone}/{impl} failed:\n{out.stderr[-2000:]}")
-                    continue
-                rows.append(json.loads(lines[0][7:]))
-                r = rows[-1]
-                print(f"{r['config']:>5} {r['backbone']:>8} {r['conv_impl']:>6}  "
-                      f"{r['steps_per_s']:.3f} steps/s  {r['examples_per_s']:.2f} ex/s  "
-                      f"compile {r['compile_s']:.0f} s  rss {r['peak_rss_mib']:.0f} MiB", flush=True)  # fmt: skip
+        for impl in args.conv_impls if "pointnet" not in arg else ["auto"]:
+            cmd = [sys.executable, __file__, "--steps", str(args.steps),
+                   "--_child", f"{arg},{impl}"]  # fmt: skip
+            out = subprocess.run(cmd, capture_output=True, text=True)
+            lines = [x for x in out.stdout.splitlines() if x.startswith("RESULT ")]
+            if out.returncode != 0 or not lines:
+                print(f"{arg}/{impl} failed:\n{out.stderr[-2000:]}")
+                continue
+            rows.append(json.loads(lines[0][7:]))
+            r = rows[-1]
+            print(f"{r['config']:>5} {r['backbone']:>8} {r['conv_impl']:>6}  "
+                  f"{r['steps_per_s']:.3f} steps/s  {r['examples_per_s']:.2f} ex/s  "
+                  f"compile {r['compile_s']:.0f} s  rss {r['peak_rss_mib']:.0f} MiB", flush=True)  # fmt: skip
     pipeline = None
     try:
         pipeline = bench_pipeline(args.pipeline_batches, 8)
