@@ -124,15 +124,6 @@ def load_object_file(path: str, rel: str, units: str, num_points: int):
     return ex["points"], centred, center
 
 
-def _files(folder: str) -> list[str]:
-    found = []
-    for root, dirs, files in os.walk(folder):
-        dirs.sort()
-        found += [os.path.join(root, f) for f in sorted(files)
-                  if f.lower().endswith(objects.MESH_EXTENSIONS + POINT_EXTENSIONS)]  # fmt: skip
-    return found
-
-
 def collect_objects(spec: str, units: str, num_points: int, data_dir: str | None = None,
                     max_objects: int | None = None) -> tuple[list[ObjectInput], list[dict]]:  # fmt: skip
     """Objects named by ``--objects``: ``(objects, skipped [{"source", "reason"}])``.
@@ -154,7 +145,7 @@ def collect_objects(spec: str, units: str, num_points: int, data_dir: str | None
     if not os.path.isdir(spec):
         raise FileNotFoundError(f"--objects {spec}: no such file or folder (give a mesh file, a "
                                 "folder of meshes, or tfds:<name>[/<config>]@<split>)")  # fmt: skip
-    paths = _files(spec)
+    paths = objects.mesh_files(spec, objects.MESH_EXTENSIONS + POINT_EXTENSIONS)
     if not paths:
         raise ValueError(f"--objects {spec}: no mesh or point files "
                          f"({', '.join(objects.MESH_EXTENSIONS + POINT_EXTENSIONS)}) in this folder")  # fmt: skip

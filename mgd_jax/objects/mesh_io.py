@@ -129,12 +129,13 @@ def load_mesh(path: PathLike, units: str = "m") -> trimesh.Trimesh:
     return mesh
 
 
-def mesh_files(folder: str) -> list[str]:
-    """Mesh files under ``folder`` (recursive), sorted, by extension (MESH_EXTENSIONS)."""
+def mesh_files(folder: str, extensions: tuple[str, ...] = MESH_EXTENSIONS) -> list[str]:
+    """Files under ``folder`` (recursive, sorted walk) whose lower-cased name ends with one of
+    ``extensions`` (default the mesh formats, MESH_EXTENSIONS)."""
     found = []
     for root, dirs, files in os.walk(folder):
         dirs.sort()
-        meshes = [f for f in sorted(files) if f.lower().endswith(MESH_EXTENSIONS)]
+        meshes = [f for f in sorted(files) if f.lower().endswith(extensions)]
         found.extend(os.path.join(root, f) for f in meshes)
     return found
 
