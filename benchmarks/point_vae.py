@@ -40,10 +40,10 @@ def bench_train(arg: str, conv_impl: str, steps: int) -> dict:
     from mgd_jax import sharding, tasks, train
 
     config = point_vae_config.get_config(arg)  # the backbone and widths are the config's
-    config.point_vae.conv_impl = conv_impl
+    config.model.conv_impl = conv_impl
     config.data.sources = ("primitives:8",)  # the step never sees the source; keep it cheap
     task = tasks.get_task(config)
-    pv = config.point_vae
+    pv = config.task
     batch_size = config.data.batch_size
     rng = np.random.default_rng(0)
     points = rng.normal(0, 0.03, size=(batch_size, pv.num_points, 3)).astype(np.float32)
@@ -77,8 +77,8 @@ def bench_train(arg: str, conv_impl: str, steps: int) -> dict:
     sec = statistics.median(times)
     n_params = sum(int(np.prod(x.shape)) for x in jax.tree_util.tree_leaves(params))
     return {
-        "config": arg or "full", "backbone": pv.backbone, "conv_impl": conv_impl,
-        "channels": list(pv.channels), "resolutions": list(pv.resolutions),
+        "config": arg or "full", "backbone": config.model.backbone, "conv_impl": conv_impl,
+        "channels": list(config.model.channels), "resolutions": list(config.model.resolutions),
         "num_points": pv.num_points, "batch_size": batch_size, "params": n_params,
         "compile_s": compile_s, "step_s": sec, "steps_per_s": 1.0 / sec,
         "examples_per_s": batch_size / sec,
@@ -92,7 +92,8 @@ def bench_pipeline(batches: int, batch_size: int) -> dict:
     import jax
 
     from configs import point_vae as point_vae_config
-    from mgd_jax import input_pipeline, sharding, tasks
+    from mgd_jax import sharding, tasks
+    from mgd_jax.data import input_pipeline
 
     config = point_vae_config.get_config("cpu")
     task = tasks.get_task(config)

@@ -6,7 +6,7 @@
 The models get random parameters at the shapes of the named config (``demo``: the MGD and point
 VAE of ``configs/demo.py``; ``full``: ``configs/full.py`` with the paper-scale point VAE): the
 speed of a jitted sampler does not depend on the weights, so no trained checkpoint is needed.
-Each row samples one batch through ``generate.Generator`` (point-VAE encoding of the objects,
+Each row samples one batch through ``generator.Generator`` (point-VAE encoding of the objects,
 the sampler's ``lax`` loop, decoding; joint mode also decodes the object points). The first call
 compiles and runs; ``compile_s`` is its time minus one steady call; grasps/s is the batch size
 over the median of ``--repeats`` further calls.
@@ -34,23 +34,24 @@ def random_generator(name: str):
     from configs import demo, full
     from configs import point_vae as point_vae_configs
     from mgd_jax import hand
-    from mgd_jax.generate import Generator
-    from mgd_jax.mgd_task import FrozenPointVAE, point_vae_from_section
+    from mgd_jax.generator import Generator
+    from mgd_jax.models import point_vae
     from mgd_jax.models.mgd import MGD
+    from mgd_jax.trained import FrozenPointVAE
 
     if name == "demo":
         top = demo.get_config()
-        config, pv = top.mgd_train, top.point_vae.point_vae
+        config, pv = top.runs.mgd, top.runs.point_vae.model
     elif name == "full":
-        config, pv = full.get_config(), point_vae_configs.get_config("").point_vae
+        config, pv = full.get_config(), point_vae_configs.get_config("").model
     else:
         raise ValueError(f"--configs: unknown '{name}' (demo or full)")
     key = jax.random.PRNGKey(0)
-    n = int(config.mgd.num_points)
-    vae_model = point_vae_from_section(pv)
+    n = int(config.model.num_points)
+    vae_model = point_vae.from_config(pv)
     vae_params = vae_model.init({"params": key, "latent": key}, jnp.zeros((1, n, 3)))
     vae = FrozenPointVAE(vae_model, vae_params, float(pv.input_scale), "random")
-    model = MGD.from_config(config.mgd)
+    model = MGD.from_config(config.model)
     params = model.init(key, jnp.zeros((1, 16, 3)), jnp.zeros((1, 3)), vae.encode(jnp.zeros((1, n, 3))))
     return Generator(config, {"params": params["params"]}, vae, hand.load(None), 0)
 

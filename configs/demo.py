@@ -3,11 +3,11 @@
     python launch.py --config=configs/demo.py --workdir=runs/demo        # the quickstart
     python launch.py --config=configs/demo.py:tiny --workdir=/tmp/smoke  # toy size, < 5 minutes
 
-Stages (``mgd_jax.pipeline``), each cached in the workdir and resumed when interrupted:
+Stages (``mgd_jax.experiment``), each cached in the workdir and resumed when interrupted:
 datasets (``mgd_objects`` and ``mgd_synthetic`` at the ``datasets.config`` size, built into
 ``data_dir``, default ``~/tensorflow_datasets``, reused when present), the point VAE
-(``point_vae`` section, a ``configs/point_vae.py`` config), MGD (``mgd_train`` section, a
-``configs/mgd_base.py`` config), the ablations named in ``ablations`` (same MGD config with
+(``runs.point_vae``, a whole ``configs/point_vae.py`` run config), MGD (``runs.mgd``, a whole
+``configs/mgd_base.py`` run config), the ablations named in ``ablations`` (same MGD config with
 ``async_schedulers=False`` / without object-only sources), conditional sampling on the held-out
 test objects and joint sampling, evaluation with ``mgd_jax.evaluators``, renders, and
 ``report.md`` + ``report.html``.
@@ -24,7 +24,7 @@ from configs import point_vae as point_vae_configs
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config = ml_collections.ConfigDict()
-    config.pipeline = "demo"
+    config.experiment = "demo"
     config.seed = 0
     config.mano_path = ""  # "" = the procedural hand
     config.data_dir = ml_collections.config_dict.placeholder(str)  # None: ~/tensorflow_datasets
@@ -34,7 +34,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.datasets.config = "demo"  # builder config of mgd_objects and mgd_synthetic
 
     # Stage 1: the point VAE on the procedural objects (configs/point_vae.py:cpu).
-    config.point_vae = point_vae_configs.get_config("cpu")  # 512 points, as MGD reads
+    config.runs = ml_collections.ConfigDict()
+    config.runs.point_vae = point_vae_configs.get_config("cpu")  # 512 points, as MGD reads
 
     # Stage 2: MGD, CPU-sized.
     m = mgd_base.get_config()
@@ -44,20 +45,20 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
                       "tfds:mgd_objects/demo")  # HOI first, then object-only
     m.data.weights = (0.6, 0.2, 0.2)
     m.data.batch_size = 32
-    m.mgd.latent_dim = 128
-    m.mgd.tokenizer_hidden = 256
-    m.mgd.point_features = (32, 64, 128)
-    m.mgd.num_points = 512
-    m.mgd.width = 128
-    m.mgd.layers = 4
-    m.mgd.heads = 4
-    m.mgd.ff = 256
-    m.mgd.tokens_per_part = 4
+    m.model.latent_dim = 128
+    m.model.tokenizer_hidden = 256
+    m.model.point_features = (32, 64, 128)
+    m.model.num_points = 512
+    m.model.width = 128
+    m.model.layers = 4
+    m.model.heads = 4
+    m.model.ff = 256
+    m.model.tokens_per_part = 4
     m.optim.learning_rate = 5e-4
     m.optim.warmup_steps = 200
     m.optim.ema_decay = 0.995
     m.ckpt.every_steps = 500
-    config.mgd_train = m
+    config.runs.mgd = m
 
     # Ablations (paper Tables 2-4 at demo scale): each is a full MGD run in its own folder.
     config.ablations = ("sync_schedulers", "no_object_only")
@@ -82,11 +83,12 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     if arg == "tiny":
         config.data_in_workdir = True
         config.datasets.config = "tiny"
-        config.point_vae = point_vae_configs.get_config("tiny")
-        config.point_vae.data.sources = ("tfds:mgd_synthetic/tiny@train_objects",)
-        config.point_vae.data.batch_size = 2
-        config.point_vae.evals.num_objects = 2
-        config.point_vae.point_vae.num_points = 256
+        pv = point_vae_configs.get_config("tiny")
+        pv.data.sources = ("tfds:mgd_synthetic/tiny@train_objects",)
+        pv.data.batch_size = 2
+        pv.evals.num_objects = 2
+        pv.task.num_points = 256
+        config.runs.point_vae = pv
         m.total_steps = 12
         m.log_every_steps = 4
         m.data.sources = ("tfds:mgd_synthetic/tiny", "tfds:mgd_synthetic/tiny@train_objects")
@@ -94,13 +96,13 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
         m.data.batch_size = 4
         from mgd_jax.models import mgd
 
-        m.mgd = mgd.tiny_config()
-        m.mgd.num_points = 256
+        m.model = mgd.tiny_config()
+        m.model.num_points = 256
         m.diffusion.num_timesteps = 50
         m.optim.warmup_steps = 2
         m.ckpt.every_steps = 6
         m.evals.num_batches = 1
-        config.mgd_train = m
+        config.runs.mgd = m
         config.ablations = ()
         config.sampling.num_steps = 10
         config.sampling.num_per_object = 2

@@ -24,7 +24,7 @@ from mgd_jax.models import mgd
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config = mgd_base.get_config()
     if arg == "tiny":
-        config.mgd = mgd.tiny_config()
+        config.model = mgd.tiny_config()
         config.total_steps = 10
         config.log_every_steps = 1
         config.data.batch_size = 4

@@ -1,9 +1,10 @@
 """The MGD training config shared by ``configs/full.py`` and ``configs/demo.py`` (paper scale).
 
-Sections: ``mgd`` (model sizes, ``mgd_jax.models.mgd.default_config``), ``diffusion`` (T and the
-asynchronous schedulers switch), ``loss`` (term weights, ``mgd_jax.losses.default_weights``),
-``point_vae.init`` (the trained stage-1 point-VAE workdir, frozen), ``data`` (sources mixed by
-weight: HOI sources first, then object-only ones), ``optim``, ``ckpt``, ``evals``.
+Sections (the same in every training config): ``task`` (``name`` and the task's own settings: here
+``point_vae``, the trained stage-1 point-VAE workdir, frozen), ``model`` (the network:
+``mgd_jax.models.mgd.default_config``), ``diffusion`` (T and the asynchronous schedulers switch),
+``loss`` (term weights, ``mgd_jax.losses.default_weights``), ``data`` (sources mixed by weight: HOI
+sources first, then object-only ones), ``optim``, ``ckpt``, ``evals``.
 """
 
 import ml_collections
@@ -21,16 +22,15 @@ def get_config() -> ml_collections.ConfigDict:
     config.log_every_steps = 100
     config.num_devices = ml_collections.config_dict.placeholder(int)  # None: all devices
     config.mano_path = ""  # "" = the procedural hand; else MANO_RIGHT.pkl (or our .npz)
-    config.model = ml_collections.ConfigDict({"name": "mgd"})
+    config.task = ml_collections.ConfigDict()
+    config.task.name = "mgd"
+    config.task.point_vae = "runs/point_vae"  # configs/point_vae.py workdir (frozen here)
 
-    config.mgd = mgd.default_config()
+    config.model = mgd.default_config()
     config.diffusion = ml_collections.ConfigDict()
     config.diffusion.num_timesteps = 1000  # T
     config.diffusion.async_schedulers = True  # independent t_h, t_o in the joint branch
     config.loss = losses.default_weights()
-
-    config.point_vae = ml_collections.ConfigDict()
-    config.point_vae.init = "runs/point_vae"  # configs/point_vae.py workdir (frozen here)
 
     config.data = ml_collections.ConfigDict()
     config.data.sources = (

@@ -32,7 +32,11 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.log_every_steps = 50
     config.num_devices = ml_collections.config_dict.placeholder(int)  # None: all devices
 
-    config.model = ml_collections.ConfigDict({"name": "point_vae"})
+    config.task = ml_collections.ConfigDict()
+    config.task.name = "point_vae"
+    config.task.num_points = 2048  # surface points read per object
+    config.task.kl_weight = 1e-3
+    config.task.kl_anneal_fraction = 0.5  # KL weight ramps up over the first half
 
     config.data = ml_collections.ConfigDict()
     config.data.sources = ("tfds:mgd_objects/full",)
@@ -41,16 +45,13 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.data.prefetch = 2  # batches read and sent to the devices ahead of the step
     config.data.data_dir = ml_collections.config_dict.placeholder(str)
 
-    config.point_vae = ml_collections.ConfigDict()
-    config.point_vae.backbone = "pvcnn"  # or "pointnet", the baseline without voxels
-    config.point_vae.conv_impl = "auto"  # 3-D conv: "lax", "matmul" (fast on CPU), "auto"
-    config.point_vae.channels = (32, 64, 128)
-    config.point_vae.resolutions = (32, 16, 8)
-    config.point_vae.latent_features = 1
-    config.point_vae.num_points = 2048
-    config.point_vae.input_scale = 10.0  # meters -> model units (objects become O(1))
-    config.point_vae.kl_weight = 1e-3
-    config.point_vae.kl_anneal_fraction = 0.5  # KL weight ramps up over the first half
+    config.model = ml_collections.ConfigDict()  # the network
+    config.model.backbone = "pvcnn"  # or "pointnet", the baseline without voxels
+    config.model.conv_impl = "auto"  # 3-D conv: "lax", "matmul" (fast on CPU), "auto"
+    config.model.channels = (32, 64, 128)
+    config.model.resolutions = (32, 16, 8)
+    config.model.latent_features = 1
+    config.model.input_scale = 10.0  # meters -> model units (objects become O(1))
 
     config.optim = common.optim(learning_rate=1e-3, warmup_steps=200, ema_decay=0.999)
 
@@ -66,22 +67,22 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
         config.data.sources = ("tfds:mgd_objects/demo", "tfds:mgd_synthetic/demo@train_objects")
         config.data.weights = (0.6, 0.4)
         config.data.batch_size = 16
-        config.point_vae.num_points = 512  # the points MGD reads in configs/demo.py
-        config.point_vae.channels = (16, 32, 32)
-        config.point_vae.resolutions = (16, 8, 4)
+        config.task.num_points = 512  # the points MGD reads in configs/demo.py
+        config.model.channels = (16, 32, 32)
+        config.model.resolutions = (16, 8, 4)
         config.optim.warmup_steps = 100
         config.ckpt.every_steps = 500
         if arg == "cpu_pointnet":  # the baseline, widened to the pvcnn config's parameter count
-            config.point_vae.backbone = "pointnet"
-            config.point_vae.channels = (128, 256, 256)  # 270k parameters vs 227k
+            config.model.backbone = "pointnet"
+            config.model.channels = (128, 256, 256)  # 270k parameters vs 227k
     elif arg == "tiny":
         config.total_steps = 6
         config.log_every_steps = 1
         config.data.sources = ("primitives:12",)
         config.data.batch_size = 4
-        config.point_vae.channels = (8, 8)
-        config.point_vae.resolutions = (8, 4)
-        config.point_vae.num_points = 256
+        config.model.channels = (8, 8)
+        config.model.resolutions = (8, 4)
+        config.task.num_points = 256
         config.optim.warmup_steps = 1
         config.ckpt.every_steps = 2
         config.evals.num_objects = 4

@@ -7,6 +7,7 @@ cannot be read (truncated, half-written) is skipped with a warning and the previ
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -14,9 +15,29 @@ import threading
 from typing import Any
 
 import jax
+import numpy as np
 import orbax.checkpoint as ocp
 
 logger = logging.getLogger(__name__)
+
+
+def _jsonable(tree: Any) -> Any:
+    if isinstance(tree, dict):
+        return {str(k): _jsonable(v) for k, v in tree.items()}
+    if isinstance(tree, (list, tuple)):
+        return [_jsonable(v) for v in tree]
+    if isinstance(tree, np.generic):
+        return tree.item()
+    return tree
+
+
+def write_json(path: str, obj: Any) -> None:
+    """Write ``obj`` (numpy scalars allowed) as indented JSON atomically: a reader sees the old
+    file or the new one, never half of one."""
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(_jsonable(obj), f, indent=1)
+    os.replace(tmp, path)
 
 
 class PreemptionFlag:

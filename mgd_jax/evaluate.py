@@ -21,7 +21,6 @@ and reported; the others are still evaluated.
 
 from __future__ import annotations
 
-import argparse
 import glob
 import json
 import logging
@@ -31,26 +30,13 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from absl import flags
+
 from mgd_jax import render  # noqa: I001  (first: sets MUJOCO_GL before mujoco is imported)
-from mgd_jax import evaluators, hand, objects
+from mgd_jax import cli, evaluators, hand, images, objects
 
 log = logging.getLogger(__name__)
 
-# (result key, column title, scale for display, lower is better) in the paper's Table 1 order,
-# then the extra columns.
-COLUMNS = (
-    ("penetration_depth_cm", "Penetration depth (cm)", 1.0),
-    ("intersection_volume_cm3", "Intersection volume (cm^3)", 1.0),
-    ("sim_displacement_cm", "Simulation displacement (cm)", 1.0),
-    ("contact", "Contact ratio (%)", 100.0),
-    ("sim_stable", "Stable ratio (%)", 100.0),
-)
-# Metrics shown on the contact sheet: metric name -> (result key, short label, unit).
-SHEET_METRICS = {
-    "penetration": ("penetration_depth_cm", "pen", "cm"),
-    "intersection": ("intersection_volume_cm3", "vol", "cm3"),
-    "simulation": ("sim_displacement_cm", "sim", "cm"),
-}
 PARAM_KEYS = ("global_orient", "hand_pose", "transl")
 ALT_KEYS = ("pose", "trans")
 
@@ -174,78 +160,37 @@ def load_objects(paths: Sequence[str], units: Sequence[str | None], default_unit
     return meshes, failed
 
 
-def hand_vertices(model, pose: np.ndarray, trans: np.ndarray, betas, batch: int = 256):
-    """(B, V, 3) float64 posed hand vertices, in chunks."""
-    out = []
-    for s in range(0, len(pose), batch):
-        b = None if betas is None else betas[s : s + batch]
-        if b is not None and b.shape[1] != model.shapedirs.shape[-1]:
-            raise ValueError(f"betas have {b.shape[1]} entries, the hand model "
-                             f"{model.shapedirs.shape[-1]}")  # fmt: skip
-        out.append(np.asarray(hand.forward(model, pose[s : s + batch], trans[s : s + batch],
-                                           b).vertices, np.float64))  # fmt: skip
-    return np.concatenate(out) if out else np.zeros((0, model.num_vertices, 3))
-
-
 # ---------------------------------------------------------------------------
 # Output
 # ---------------------------------------------------------------------------
-
-
-def _jsonable(v):
-    v = np.asarray(v)
-    if v.dtype == bool:
-        return v.tolist()
-    if np.issubdtype(v.dtype, np.integer):
-        return v.tolist()
-    return np.asarray(v, np.float64).tolist()
-
-
-def summary_table(results: dict, num_grasps: int, num_skipped: int) -> tuple[dict, str]:
-    """(summary dict, Markdown table) of the available columns, in Table 1 order."""
-    stats = evaluators.summarize(results)
-    summary = {"num_grasps": num_grasps, "num_skipped": num_skipped, "metrics": {}}
-    titles, cells = [], []
-    for key, title, scale in COLUMNS:
-        if key not in stats:
-            continue
-        mean, std = stats[key]["mean"], stats[key]["std"]
-        summary["metrics"][key] = {"title": title, "mean": mean, "std": std}
-        titles.append(title)
-        cells.append(f"{scale * mean:.2f} ± {scale * std:.2f}")
-    for key, st in stats.items():  # the rest (counts etc.) go to the JSON only
-        if key not in summary["metrics"]:
-            summary["metrics"][key] = {"mean": st["mean"], "std": st["std"]}
-    md = ("| " + " | ".join(titles) + " |\n| " + " | ".join("---" for _ in titles) + " |\n| "
-          + " | ".join(cells) + " |\n")  # fmt: skip
-    return summary, md
 
 
 def make_contact_sheet(results: dict, metrics: Sequence[str], hand_meshes, obj_meshes,
                        n: int, size: int, names: Sequence[int] | None = None):  # fmt: skip
     """Rows of the ``n`` best then ``n`` worst grasps per metric (positions into the evaluated
     lists), or None when no sheet metric was requested."""
-    rows = [m for m in SHEET_METRICS if m in metrics and SHEET_METRICS[m][0] in results]
+    rows = [m for m in evaluators.SHEET_METRICS
+            if m in metrics and evaluators.SHEET_METRICS[m][0] in results]  # fmt: skip
     if not rows or n < 1 or not hand_meshes:
         return None
-    images: dict[int, np.ndarray] = {}
+    colors: dict[int, np.ndarray] = {}
     tiles, labels = [], []
     k = min(n, len(hand_meshes))
     for m in rows:
-        key, short, unit = SHEET_METRICS[m]
+        key, short, unit = evaluators.SHEET_METRICS[m]
         vals = np.asarray(results[key], np.float64)
         order = np.argsort(vals, kind="stable")
         picks = [("best", i) for i in order[:k]] + [("worst", i) for i in order[::-1][:k]]
         for tag, i in picks:
             i = int(i)
-            if i not in images:
-                images[i] = render.render_views([hand_meshes[i], obj_meshes[i]],
+            if i not in colors:
+                colors[i] = render.render_views([hand_meshes[i], obj_meshes[i]],
                                                 views=["three_quarter"],
                                                 size=(size, size))[0]["color"]  # fmt: skip
-            tiles.append(images[i])
+            tiles.append(colors[i])
             name = i if names is None else names[i]
             labels.append(f"#{name} {short} {tag}: {vals[i]:.2f} {unit}")
-    return render.contact_sheet(tiles, ncols=2 * k, labels=labels), len(images)
+    return images.contact_sheet(tiles, ncols=2 * k, labels=labels), len(colors)
 
 
 # ---------------------------------------------------------------------------
@@ -253,37 +198,26 @@ def make_contact_sheet(results: dict, metrics: Sequence[str], hand_meshes, obj_m
 # ---------------------------------------------------------------------------
 
 
-def _parse_metrics(text: str) -> tuple[str, ...]:
-    if text.strip().lower() in ("", "all"):
-        return tuple(evaluators.METRICS)
-    metrics = tuple(dict.fromkeys(m.strip() for m in text.split(",") if m.strip()))
-    unknown = sorted(set(metrics) - set(evaluators.METRICS))
-    if unknown or not metrics:
-        raise ValueError(f"--metrics: unknown {unknown}; choose from {list(evaluators.METRICS)}")
-    return metrics
+FLAGS = flags.FlagValues()
+_F = {"flag_values": FLAGS}
+flags.DEFINE_string("grasps", None, ".npz file or folder of .npz files", **_F)
+flags.DEFINE_string("out", None, "output folder (created)", **_F)
+flags.DEFINE_string("mano", None, "MANO .pkl/.npz (default: procedural hand)", **_F)
+flags.DEFINE_string("metrics", "all", f"comma list of {','.join(evaluators.METRICS)} (default all)",
+                    **_F)
+flags.DEFINE_integer("num_workers", 1, "evaluation processes", **_F)
+flags.DEFINE_enum("units", "m", sorted(objects.UNIT_SCALE), "units of the object files", **_F)
+flags.DEFINE_integer("render_size", 256, "contact sheet tile size in px", **_F)
+flags.DEFINE_integer("num_best_worst", 3, "best and worst grasps per metric on the sheet", **_F)
+flags.DEFINE_bool("no_progress", False, "hide the progress bar", **_F)
+flags.mark_flags_as_required(["grasps", "out"], flag_values=FLAGS)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m mgd_jax.evaluate",
-                                description=__doc__.splitlines()[0])  # fmt: skip
-    p.add_argument("--grasps", required=True, help=".npz file or folder of .npz files")
-    p.add_argument("--out", required=True, help="output folder (created)")
-    p.add_argument("--mano", default=None, help="MANO .pkl/.npz (default: procedural hand)")
-    p.add_argument("--metrics", default="all",
-                   help=f"comma list of {','.join(evaluators.METRICS)} (default all)")
-    p.add_argument("--num_workers", type=int, default=1)
-    p.add_argument("--units", default="m", choices=sorted(objects.UNIT_SCALE),
-                   help="units of the object files (default m)")
-    p.add_argument("--render_size", type=int, default=256)
-    p.add_argument("--num_best_worst", type=int, default=3)
-    p.add_argument("--no_progress", action="store_true", help="hide the progress bar")
-    return p
-
-
-def main(argv: list[str] | None = None) -> dict:
+def main(argv: Sequence[str] | None = None) -> dict:
     """Run the evaluation; returns the summary dict (also written to ``summary.json``)."""
-    args = build_parser().parse_args(argv)
-    metrics = _parse_metrics(args.metrics)
+    cli.parse(FLAGS, argv, "python -m mgd_jax.evaluate", __doc__)
+    args = FLAGS
+    metrics = evaluators.parse_metrics(args.metrics)
     if args.num_workers < 1:
         raise ValueError(f"--num_workers must be >= 1, got {args.num_workers}")
     if args.render_size < 2:
@@ -302,7 +236,7 @@ def main(argv: list[str] | None = None) -> dict:
                          + "; ".join(f"{p}: {r}" for p, r in failed.items()))  # fmt: skip
 
     betas = None if grasps["betas"] is None else grasps["betas"][keep]
-    verts = hand_vertices(model, grasps["pose"][keep], grasps["trans"][keep], betas)
+    verts = hand.posed_vertices(model, grasps["pose"][keep], grasps["trans"][keep], betas)
     hand_meshes = [hand.to_trimesh(v, model) for v in verts]
     objs = [obj_meshes[i] for i in keep]
     weights = np.asarray(model.weights)
@@ -317,12 +251,12 @@ def main(argv: list[str] | None = None) -> dict:
     for j, i in enumerate(keep):
         row = {"index": i, "source": grasps["source"][i],
                "object_path": grasps["object_path"][i]}  # fmt: skip
-        row.update({k: _jsonable(v[j]) for k, v in results.items()})
+        row.update({k: evaluators.jsonable(v[j]) for k, v in results.items()})
         per_grasp.append(row)
     with open(os.path.join(args.out, "per_grasp.json"), "w") as f:
         json.dump(per_grasp, f, indent=1)
 
-    summary, md = summary_table(results, len(keep), len(skipped))
+    summary, md = evaluators.summary_table(results, len(keep), len(skipped))
     summary.update({"grasps": os.path.abspath(args.grasps), "metrics_requested": list(metrics),
                     "hand": model.name, "hand_fingerprint": hand.fingerprint(model),
                     "skipped": skipped})  # fmt: skip
@@ -339,7 +273,7 @@ def main(argv: list[str] | None = None) -> dict:
     sheet = make_contact_sheet(results, metrics, hand_meshes, objs, args.num_best_worst,
                                args.render_size, names=keep)  # fmt: skip
     if sheet is not None:
-        render.save_png(os.path.join(args.out, "contact_sheet.png"), sheet[0])
+        images.save_png(os.path.join(args.out, "contact_sheet.png"), sheet[0])
 
     if skipped:
         print(f"skipped {len(skipped)} of {num_total} grasps:", file=sys.stderr)
@@ -350,8 +284,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    try:
-        main()
-    except (ValueError, FileNotFoundError) as err:
-        sys.exit(f"error: {err}")
+    cli.run(main)

@@ -56,6 +56,7 @@ from mgd_jax import diffusion
 from mgd_jax.hand import HandModel
 from mgd_jax.hand import forward as hand_forward
 from mgd_jax.models.mgd import MGD
+from mgd_jax.objects.chamfer import chamfer_distance
 
 NUM_FIELD_NEIGHBOURS = 10  # object points per hand joint in the distance field
 WEIGHT_KEYS = ("latent", "pose", "trans", "joints", "object_points", "distance_field")
@@ -120,37 +121,6 @@ def distance_field(
     _, idx = jax.lax.top_k(-jax.lax.stop_gradient(d2), k)  # (B, J, k)
     nearest = jnp.take_along_axis(points[:, None, :, :], idx[..., None], axis=2)  # (B,J,k,3)
     return nearest - joints[:, :, None, :]
-
-
-def _nearest_index(a: jnp.ndarray, b: jnp.ndarray) -> jnp.ndarray:
-    """For each row of a (B, N, C), the index into b (B, M, C) of its nearest row: (B, N) int."""
-    d2 = (
-        jnp.sum(jnp.square(a), -1)[:, :, None]
-        + jnp.sum(jnp.square(b), -1)[:, None, :]
-        - 2.0 * jnp.einsum("bnc,bmc->bnm", a, b)
-    )
-    return jnp.argmin(jax.lax.stop_gradient(d2), axis=-1)
-
-
-def chamfer(a: jnp.ndarray, b: jnp.ndarray) -> jnp.ndarray:
-    """Symmetric squared Chamfer distance between point sets, order-free.
-
-    ``mean_i min_j |a_i - b_j|^2 + mean_j min_i |a_i - b_j|^2``. Nearest neighbours are found on
-    the expanded form (a (B, N, M) matrix, no gradient); the distances are then recomputed exactly
-    from the gathered pairs, so values and gradients are free of the expansion's cancellation.
-
-    Args:
-      a: (B, N, C) points (any C, e.g. the 4-D latent points), any unit.
-      b: (B, M, C) points, same unit.
-
-    Returns:
-      (B,) Chamfer distance, in that unit squared.
-    """
-    nn_ab = jnp.take_along_axis(b, _nearest_index(a, b)[..., None], axis=1)  # (B, N, C)
-    nn_ba = jnp.take_along_axis(a, _nearest_index(b, a)[..., None], axis=1)  # (B, M, C)
-    return jnp.mean(jnp.sum(jnp.square(a - nn_ab), -1), -1) + jnp.mean(
-        jnp.sum(jnp.square(b - nn_ba), -1), -1
-    )
 
 
 def masked_mean(values: jnp.ndarray, mask: jnp.ndarray) -> jnp.ndarray:
@@ -331,7 +301,7 @@ def mgd_loss(
             latent_object = jnp.mean(jnp.square(x0["object"][part] - z0["object"]))
             metrics["joint/latent_object"] = latent_object
             terms["latent"] = terms["latent"] + latent_object
-            terms["object_points"] = jnp.mean(chamfer(latent_hat, latent_points))
+            terms["object_points"] = jnp.mean(chamfer_distance(latent_hat, latent_points, squared=True))
         branch_loss = sum(_weight(weights, name) * v for name, v in terms.items())
         total = total + branch_loss
         metrics[f"{branch}/loss"] = branch_loss

@@ -10,6 +10,7 @@ Usage::
     # new hand-object pairs
     python -m mgd_jax.sample --checkpoint=runs/demo/mgd --mode=joint --num=64 --out=samples/joint
 
+``--steps`` (DDIM) defaults to min(100, T) of the model.
 ``--checkpoint`` (alias ``--workdir``) is an MGD training workdir or an export
 (``python -m mgd_jax.export``). Objects are read, validated and normalised exactly as in training:
 meshes through ``objects.load_mesh`` (``--units`` of the files), moved to the object-centric frame
@@ -39,168 +40,26 @@ The same seed, batch size and checkpoint give the same samples.
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
 import json
 import logging
 import os
-import re
-import sys
 import time
+from collections.abc import Sequence
 
 import numpy as np
 import tqdm
 import trimesh
 
+from absl import flags
+
 from mgd_jax import render  # noqa: I001  (first: sets MUJOCO_GL before mujoco is imported)
-from mgd_jax import evaluate, evaluators, hand, objects
-from mgd_jax.objects import examples
+from mgd_jax import cli, evaluators, hand, images, objects
+from mgd_jax.data.object_inputs import ObjectInput, collect_objects, safe_name
 
 logger = logging.getLogger(__name__)
 
-POINT_EXTENSIONS = (".npy",)
 HAND_RGBA = (224, 172, 150, 255)
 OBJECT_RGBA = (120, 140, 170, 255)
-
-
-@dataclasses.dataclass
-class ObjectInput:
-    """One object to sample on, in its object-centric frame (meters)."""
-
-    name: str  # unique and file-safe
-    source: str  # the file or dataset id it came from
-    points: np.ndarray  # (N, 3) float32 surface points, meters
-    mesh: trimesh.Trimesh | None  # None when a point cloud could not be meshed
-    center_m: np.ndarray  # (3,) its frame's origin in the input file's frame, meters
-
-
-# ---------------------------------------------------------------------------
-# Objects
-# ---------------------------------------------------------------------------
-
-
-def _safe_name(text: str, taken: set[str]) -> str:
-    base = re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("._") or "object"
-    name, k = base, 1
-    while name in taken:
-        k += 1
-        name = f"{base}_{k}"
-    taken.add(name)
-    return name
-
-
-def load_point_file(path: str, units: str, num_points: int) -> tuple[np.ndarray, np.ndarray]:
-    """An (N, 3) ``.npy`` point cloud -> (centred points float32 meters, centre meters).
-
-    Raises:
-      ValueError naming the file: unreadable, wrong shape, NaN/inf, fewer than ``num_points``.
-    """
-    try:
-        pts = np.load(path, allow_pickle=False)
-    except Exception as e:  # noqa: BLE001  (any read failure means the file is unusable)
-        raise ValueError(f"{path}: cannot read the point cloud ({e})") from e
-    if pts.ndim != 2 or pts.shape[1] != 3:
-        raise ValueError(f"{path}: a point cloud must be (N, 3), got {pts.shape}")
-    bad = int((~np.isfinite(pts).all(axis=1)).sum())
-    if bad:
-        raise ValueError(f"{path}: {bad} of {len(pts)} points are NaN or inf")
-    if len(pts) < num_points:
-        raise ValueError(f"{path}: {len(pts)} points, the model reads {num_points}; give more")
-    pts = pts.astype(np.float64) * objects.UNIT_SCALE[units]
-    center = (pts.min(0) + pts.max(0)) / 2.0
-    rng = np.random.default_rng(examples.stable_seed(os.path.basename(path)))
-    pick = rng.permutation(len(pts))[: max(num_points, min(len(pts), examples.NUM_POINTS))]
-    return (pts[pick] - center).astype(np.float32), center
-
-
-def load_object_file(path: str, rel: str, units: str, num_points: int):
-    """(points (N,3) m, mesh or None, centre (3,) m) of one mesh or ``.npy`` file."""
-    if path.lower().endswith(POINT_EXTENSIONS):
-        points, center = load_point_file(path, units, num_points)
-        return points, objects.alpha_shape_or_none(points), center
-    mesh = objects.load_mesh(path, units=units)
-    centred, center, _ = objects.normalize(mesh)
-    ex = examples.make_example(mesh, rel, "file", objects.UNIT_SCALE[units])
-    return ex["points"], centred, center
-
-
-def collect_objects(spec: str, units: str, num_points: int, data_dir: str | None = None,
-                    max_objects: int | None = None) -> tuple[list[ObjectInput], list[dict]]:  # fmt: skip
-    """Objects named by ``--objects``: ``(objects, skipped [{"source", "reason"}])``.
-
-    A single file that fails raises; in a folder or dataset, bad entries are skipped and listed.
-
-    Raises:
-      FileNotFoundError: no such file or folder; ValueError: unknown units, a bad single file, an
-      empty folder, or a folder in which every file failed (all reasons listed).
-    """
-    if units not in objects.UNIT_SCALE:
-        raise ValueError(f"--units must be one of {sorted(objects.UNIT_SCALE)}, got {units!r}")
-    if spec.startswith("tfds:"):
-        return _dataset_objects(spec, num_points, data_dir, max_objects)
-    if os.path.isfile(spec):
-        points, mesh, center = load_object_file(spec, os.path.basename(spec), units, num_points)
-        name = _safe_name(os.path.splitext(os.path.basename(spec))[0], set())
-        return [ObjectInput(name, os.path.abspath(spec), points, mesh, center)], []
-    if not os.path.isdir(spec):
-        raise FileNotFoundError(f"--objects {spec}: no such file or folder (give a mesh file, a "
-                                "folder of meshes, or tfds:<name>[/<config>]@<split>)")  # fmt: skip
-    paths = objects.mesh_files(spec, objects.MESH_EXTENSIONS + POINT_EXTENSIONS)
-    if not paths:
-        raise ValueError(f"--objects {spec}: no mesh or point files "
-                         f"({', '.join(objects.MESH_EXTENSIONS + POINT_EXTENSIONS)}) in this folder")  # fmt: skip
-    out, skipped, taken = [], [], set()
-    for path in tqdm.tqdm(paths, desc="reading objects", unit="file", disable=len(paths) < 20):
-        rel = os.path.relpath(path, spec)
-        try:
-            points, mesh, center = load_object_file(path, rel, units, num_points)
-        except (OSError, ValueError) as e:
-            logger.warning("skipping %s: %s", path, e)
-            skipped.append({"source": os.path.abspath(path), "reason": str(e)})
-            continue
-        name = _safe_name(os.path.splitext(rel)[0].replace(os.sep, "__"), taken)
-        out.append(ObjectInput(name, os.path.abspath(path), points, mesh, center))
-        if max_objects and len(out) >= max_objects:
-            break
-    if not out:
-        raise ValueError(f"--objects {spec}: every file failed: "
-                         + "; ".join(f"{s['source']}: {s['reason']}" for s in skipped))  # fmt: skip
-    if skipped:
-        logger.warning("%d of %d files skipped (listed in index.json)", len(skipped), len(paths))
-    return out, skipped
-
-
-def _dataset_objects(spec: str, num_points: int, data_dir: str | None, max_objects: int | None):
-    from mgd_jax import data_sources, pipeline
-
-    name, at, split = spec[len("tfds:"):].partition("@")
-    if not at:
-        raise ValueError(f"--objects {spec}: name the split, e.g. tfds:{name}@test")
-    data = data_sources.build_source(f"tfds:{name}", split, 1.0, num_points, data_dir).data
-    out, skipped, seen, taken = [], [], set(), set()
-    for i in range(len(data)):
-        ex = data[i]
-        oid = pipeline._text(ex.get("object_id", str(i)))
-        if oid in seen:
-            continue
-        seen.add(oid)
-        points = np.asarray(ex["points"], np.float32)
-        if not np.isfinite(points).all():
-            skipped.append({"source": f"{spec}:{oid}", "reason": "NaN or inf in the points"})
-            continue
-        source = pipeline._text(ex.get("source", name))
-        try:
-            mesh = pipeline.object_mesh(oid, source, points)
-        except Exception as e:  # a cloud that cannot be meshed still gets grasps
-            logger.warning("%s: no object mesh (%s)", oid, e)
-            mesh = None
-        out.append(ObjectInput(_safe_name(oid.replace("/", "_"), taken), f"{spec}:{oid}",
-                               points, mesh, np.zeros(3)))  # fmt: skip
-        if max_objects and len(out) >= max_objects:
-            break
-    if not out:
-        raise ValueError(f"--objects {spec}: no usable object in this split")
-    return out, skipped
 
 
 # ---------------------------------------------------------------------------
@@ -228,12 +87,12 @@ def _colored(mesh: trimesh.Trimesh, rgba) -> trimesh.Trimesh:
 def write_renders(folder: str, sid: str, meshes: list, points, size: int, view: str) -> dict:
     """Color, depth, normal and edge PNGs of one sample; returns {map: relative path}."""
     out = render.render_views(meshes, points=points, views=[view], size=(size, size))[0]
-    images = {"color": out["color"], "depth": render.depth_to_image(out["depth"]),
-              "normal": render.normal_to_image(out["normal"]), "edge": out["edge"]}  # fmt: skip
+    maps = {"color": out["color"], "depth": images.depth_to_image(out["depth"]),
+            "normal": images.normal_to_image(out["normal"]), "edge": out["edge"]}  # fmt: skip
     files = {}
-    for kind, image in images.items():
+    for kind, image in maps.items():
         rel = os.path.join("renders", f"{sid}_{kind}.png")
-        render.save_png(os.path.join(folder, rel), image)
+        images.save_png(os.path.join(folder, rel), image)
         files[kind] = rel
     return files
 
@@ -243,63 +102,69 @@ def write_renders(folder: str, sid: str, meshes: list, points, size: int, view: 
 # ---------------------------------------------------------------------------
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m mgd_jax.sample",
-                                description=__doc__.splitlines()[0])  # fmt: skip
-    p.add_argument("--checkpoint", "--workdir", dest="checkpoint", required=True,
-                   help="MGD training workdir or export folder")  # fmt: skip
-    p.add_argument("--mode", default="conditional", choices=("conditional", "joint"))
-    p.add_argument("--objects", default=None,
-                   help="mesh file, folder of meshes/.npy clouds, or tfds:<name>[/<config>]@<split>")
-    p.add_argument("--units", default="m", choices=sorted(objects.UNIT_SCALE),
-                   help="units of the object files (default m)")
-    p.add_argument("--data_dir", default=None, help="TFDS data_dir (default ~/tensorflow_datasets)")
-    p.add_argument("--max_objects", type=int, default=None, help="use at most this many objects")
-    p.add_argument("--num_per_object", type=int, default=8, help="conditional: grasps per object")
-    p.add_argument("--num", type=int, default=16, help="joint: number of hand-object pairs")
-    p.add_argument("--batch_size", type=int, default=256)
-    p.add_argument("--sampler", default="ddim", choices=("ddim", "ddpm"))
-    p.add_argument("--steps", type=int, default=100, help="DDIM steps (ddpm uses all T)")
-    p.add_argument("--guidance", type=float, default=None, help="conditional guidance scale")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--refine", action="store_true", help="refine each grasp with mgd_jax.grasps")
-    p.add_argument("--refine_steps", type=int, default=100)
-    p.add_argument("--evaluate", action="store_true", help="per-sample metrics (mgd_jax.evaluators)")
-    p.add_argument("--metrics", default="penetration,intersection,simulation,contact")
-    p.add_argument("--num_workers", type=int, default=1, help="evaluation processes")
-    p.add_argument("--render_size", type=int, default=256, help="render size in px (0: no renders)")
-    p.add_argument("--view", default="three_quarter", help="render view preset")
-    p.add_argument("--mano_path", default=None, help="MANO file (default: the checkpoint's hand)")
-    p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--overwrite", action="store_true", help="write into an --out that has samples")
-    p.add_argument("--no_progress", action="store_true", help="hide progress bars")
-    return p
+FLAGS = flags.FlagValues()
+_F = {"flag_values": FLAGS}
+flags.DEFINE_string("checkpoint", None, "MGD training workdir or export folder", **_F)
+flags.DEFINE_alias("workdir", "checkpoint", flag_values=FLAGS)
+flags.DEFINE_enum("mode", "conditional", ("conditional", "joint"), "what to sample", **_F)
+flags.DEFINE_string("objects", None,
+                    "mesh file, folder of meshes/.npy clouds, or tfds:<name>[/<config>]@<split>", **_F)
+flags.DEFINE_enum("units", "m", sorted(objects.UNIT_SCALE), "units of the object files", **_F)
+flags.DEFINE_string("data_dir", None, "TFDS data_dir (default ~/tensorflow_datasets)", **_F)
+flags.DEFINE_integer("max_objects", None, "use at most this many objects", **_F)
+flags.DEFINE_integer("num_per_object", 8, "conditional: grasps per object", **_F)
+flags.DEFINE_integer("num", 16, "joint: number of hand-object pairs", **_F)
+flags.DEFINE_integer("batch_size", 256, "samples per jitted call", **_F)
+flags.DEFINE_enum("sampler", "ddim", ("ddim", "ddpm"), "DDIM (respaced) or DDPM (all T steps)", **_F)
+flags.DEFINE_integer("steps", None, "DDIM steps (default min(100, T); ddpm uses all T)", **_F)
+flags.DEFINE_float("guidance", None, "conditional guidance scale", **_F)
+flags.DEFINE_integer("seed", 0, "sampling seed", **_F)
+flags.DEFINE_bool("refine", False, "refine each grasp with mgd_jax.grasps", **_F)
+flags.DEFINE_integer("refine_steps", 100, "optimiser steps of --refine", **_F)
+flags.DEFINE_bool("evaluate", False, "per-sample metrics (mgd_jax.evaluators)", **_F)
+flags.DEFINE_string("metrics", "penetration,intersection,simulation,contact",
+                    "metrics of --evaluate (comma list or all)", **_F)
+flags.DEFINE_integer("num_workers", 1, "evaluation processes", **_F)
+flags.DEFINE_integer("render_size", 256, "render size in px (0: no renders)", **_F)
+flags.DEFINE_string("view", "three_quarter", "render view preset", **_F)
+flags.DEFINE_string("mano_path", None, "MANO file (default: the checkpoint's hand)", **_F)
+flags.DEFINE_string("out", None, "output folder", **_F)
+flags.DEFINE_bool("overwrite", False, "write into an --out that has samples", **_F)
+flags.DEFINE_bool("no_progress", False, "hide progress bars", **_F)
+flags.mark_flags_as_required(["checkpoint", "out"], flag_values=FLAGS)
 
 
 def _check_args(args) -> None:
     if args.mode == "conditional" and not args.objects:
         raise ValueError("--mode=conditional needs --objects (a mesh, a folder or a TFDS split)")
-    for name in ("num_per_object", "num", "batch_size", "steps", "refine_steps"):
+    for name in ("num_per_object", "num", "batch_size", "refine_steps"):
         if getattr(args, name) < 1:
             raise ValueError(f"--{name} must be >= 1, got {getattr(args, name)}")
+    if args.steps is not None and args.steps < 1:
+        raise ValueError(f"--steps must be >= 1, got {args.steps}")
     if args.render_size and args.render_size < 16:
         raise ValueError(f"--render_size must be 0 (off) or >= 16, got {args.render_size}")
     if os.path.exists(os.path.join(args.out, "index.json")) and not args.overwrite:
         raise FileExistsError(f"{args.out} already holds samples (index.json); choose another "
                               "--out or pass --overwrite")  # fmt: skip
     if args.evaluate:
-        evaluate._parse_metrics(args.metrics)
+        evaluators.parse_metrics(args.metrics)
 
 
-def main(argv: list[str] | None = None) -> dict:
-    """Run the CLI; returns the index written to ``--out/index.json``."""
-    from mgd_jax.generate import Generator  # after argument errors, which need no JAX
-
-    args = build_parser().parse_args(argv)
+def main(argv: Sequence[str] | None = None) -> dict:
+    """Run the command; returns the index written to ``--out/index.json``."""
+    cli.parse(FLAGS, argv, "python -m mgd_jax.sample", __doc__)
+    args = FLAGS
     _check_args(args)
+    from mgd_jax.generator import Generator  # after argument errors, which need no JAX
+
     gen = Generator.load(args.checkpoint, args.mano_path)
     model = gen.hand_model
-    method, steps = args.sampler, (args.steps if args.sampler == "ddim" else None)
+    num_timesteps = int(gen.config.diffusion.num_timesteps)
+    if args.sampler == "ddim" and args.steps is not None and args.steps > num_timesteps:
+        raise ValueError(f"--steps={args.steps}: the model has T={num_timesteps} diffusion steps")
+    method = args.sampler
+    steps = (args.steps or min(100, num_timesteps)) if method == "ddim" else None
 
     skipped: list[dict] = []
     if args.mode == "conditional":
@@ -320,7 +185,7 @@ def main(argv: list[str] | None = None) -> dict:
                                             on_batch=bar.update)  # fmt: skip
         rows = np.arange(args.num)
         taken: set[str] = set()
-        objs = [ObjectInput(_safe_name(f"joint_{k:04d}", taken), "generated", gen_points[k],
+        objs = [ObjectInput(safe_name(f"joint_{k:04d}", taken), "generated", gen_points[k],
                             objects.alpha_shape_or_none(gen_points[k]), np.zeros(3))
                 for k in range(args.num)]  # fmt: skip
     bar.close()
@@ -350,7 +215,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     return write_outputs(args, gen, objs, rows, pose, trans, finite, skipped,
                          {"sampling_seconds": sample_seconds,
-                          "refine_seconds": refined_seconds})  # fmt: skip
+                          "refine_seconds": refined_seconds}, steps)  # fmt: skip
 
 
 def gen_refine(model, pose, trans, mesh, points, steps):
@@ -362,7 +227,7 @@ def gen_refine(model, pose, trans, mesh, points, steps):
 
 def write_outputs(args, gen, objs: list[ObjectInput], rows: np.ndarray, pose: np.ndarray,
                   trans: np.ndarray, finite: np.ndarray, skipped: list[dict],
-                  timing: dict) -> dict:  # fmt: skip
+                  timing: dict, steps: int | None) -> dict:  # fmt: skip
     """Every file of the output layout (module docstring) and ``index.json``."""
     out = args.out
     for sub in ("samples", "objects") + (("renders",) if args.render_size else ()):
@@ -384,7 +249,7 @@ def write_outputs(args, gen, objs: list[ObjectInput], rows: np.ndarray, pose: np
         object_files[j] = entry
 
     keep = np.flatnonzero(finite)
-    verts = evaluate.hand_vertices(model, pose[keep], trans[keep], None)
+    verts = hand.posed_vertices(model, pose[keep], trans[keep])
     params = mano_arrays(pose[keep], trans[keep], num_betas)
     samples, hand_meshes, obj_meshes, ids = [], [], [], []
     per_object: dict[int, int] = {}
@@ -429,7 +294,7 @@ def write_outputs(args, gen, objs: list[ObjectInput], rows: np.ndarray, pose: np
         "step": gen.step,
         "mode": args.mode,
         "sampler": args.sampler,
-        "steps": args.steps if args.sampler == "ddim" else int(gen.config.diffusion.num_timesteps),
+        "steps": steps if args.sampler == "ddim" else int(gen.config.diffusion.num_timesteps),
         "guidance": args.guidance,
         "seed": args.seed,
         "batch_size": args.batch_size,
@@ -458,7 +323,7 @@ def write_outputs(args, gen, objs: list[ObjectInput], rows: np.ndarray, pose: np
 
 def _evaluate(args, model, samples: list[dict], hand_meshes: list, obj_meshes: list) -> dict | None:
     """Per-sample metrics into ``samples`` and ``metrics.json``/``metrics.md`` summaries."""
-    metrics = evaluate._parse_metrics(args.metrics)
+    metrics = evaluators.parse_metrics(args.metrics)
     have = [n for n, o in enumerate(obj_meshes) if o is not None]
     if not have:
         logger.warning("--evaluate: no sample has an object mesh; nothing evaluated")
@@ -471,8 +336,8 @@ def _evaluate(args, model, samples: list[dict], hand_meshes: list, obj_meshes: l
         finger_labels=evaluators.finger_labels_from_weights(weights),
     )  # fmt: skip
     for r, n in enumerate(have):
-        samples[n]["metrics"] = {k: evaluate._jsonable(v[r]) for k, v in results.items()}
-    summary, md = evaluate.summary_table(results, len(have), len(samples) - len(have))
+        samples[n]["metrics"] = {k: evaluators.jsonable(v[r]) for k, v in results.items()}
+    summary, md = evaluators.summary_table(results, len(have), len(samples) - len(have))
     with open(os.path.join(args.out, "metrics.json"), "w") as f:
         json.dump(summary, f, indent=1)
     with open(os.path.join(args.out, "metrics.md"), "w") as f:
@@ -481,10 +346,4 @@ def _evaluate(args, model, samples: list[dict], hand_meshes: list, obj_meshes: l
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
-    logger.setLevel(logging.INFO)  # ours at INFO; orbax/absl chatter stays at WARNING
-    try:
-        main()
-    except (FileNotFoundError, FileExistsError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+    cli.run(main)

@@ -22,7 +22,8 @@ import ml_collections
 import numpy as np
 import optax
 
-from mgd_jax import checkpoint, input_pipeline, sharding, tasks
+from mgd_jax import checkpoint, sharding, tasks
+from mgd_jax.data import input_pipeline
 
 logger = logging.getLogger(__name__)
 
@@ -74,13 +75,6 @@ def train_step(state: TrainState, batch, rng, *, task, optimizer, ema_decay: flo
     return new_state, metrics
 
 
-def _write_json(path: str, obj: Any) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=1)
-    os.replace(tmp, path)
-
-
 def _fmt_eta(seconds: float) -> str:
     seconds = int(max(seconds, 0))
     return f"{seconds // 3600:d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
@@ -89,7 +83,7 @@ def _fmt_eta(seconds: float) -> str:
 def train_and_evaluate(
     config: ml_collections.ConfigDict, workdir: str, stop_at_step: int | None = None
 ) -> TrainState:
-    """Train ``config.model.name`` for ``config.total_steps``, resuming from ``workdir`` if possible.
+    """Train ``config.task.name`` for ``config.total_steps``, resuming from ``workdir`` if possible.
 
     Args:
       config: the run's config (``configs/*.py``).
@@ -104,7 +98,7 @@ def train_and_evaluate(
     os.makedirs(workdir, exist_ok=True)
     is_host0 = jax.process_index() == 0
     if is_host0:
-        _write_json(os.path.join(workdir, "config.json"), json.loads(config.to_json_best_effort()))
+        checkpoint.write_json(os.path.join(workdir, "config.json"), json.loads(config.to_json_best_effort()))
     task = tasks.get_task(config)
     mesh = sharding.make_mesh(config.get("num_devices", None))
     per_process_batch = sharding.check_batch_size(config.data.batch_size, mesh)
@@ -190,6 +184,6 @@ def train_and_evaluate(
     if step >= config.total_steps and task.evaluate is not None:
         results = task.evaluate(state.ema_params, workdir)
         if is_host0:
-            _write_json(os.path.join(workdir, "eval.json"), results)
+            checkpoint.write_json(os.path.join(workdir, "eval.json"), results)
         logger.info("evaluation: %s", results)
     return state

@@ -360,6 +360,6 @@ def test_arctic_units_and_missing_root(tmp_path):
 
 
 def test_mano_path_is_refused_by_builders_without_hands(tmp_path):
-    with pytest.raises(SystemExit):
+    with pytest.raises(ValueError, match="does not use a hand model"):
         build_dataset.main(["datasets/object_folder", f"--manual_dir={tmp_path}",
                             "--mano_path=/nowhere/MANO_RIGHT.pkl"])  # fmt: skip

@@ -82,7 +82,9 @@ def test_shapenet_missing_taxonomy_names_the_fix(tmp_path):
 
 
 def test_build_command_and_pipeline_read_the_dataset(tmp_path):
-    from mgd_jax import build_dataset, data_sources, input_pipeline
+    from mgd_jax import build_dataset
+    from mgd_jax.data import input_pipeline
+    from mgd_jax.data import sources as data_sources
 
     root = tmp_path / "meshes"
     root.mkdir()
@@ -119,7 +121,7 @@ def test_mgd_objects_tiny_builds_every_family(tmp_path):
 
 
 def _numbered_dataset(n=40, batch=4):
-    from mgd_jax import input_pipeline
+    from mgd_jax.data import input_pipeline
 
     data = [{"x": np.full((2,), i, np.float32)} for i in range(n)]
     return input_pipeline.make_dataset([input_pipeline.Source("numbers", data)], batch, seed=3,
@@ -127,7 +129,7 @@ def _numbered_dataset(n=40, batch=4):
 
 
 def test_prefetching_iterator_matches_plain_and_resumes_exactly():
-    from mgd_jax import input_pipeline
+    from mgd_jax.data import input_pipeline
 
     plain = input_pipeline.DeviceIterator(_numbered_dataset(), prefetch=0)
     want = [next(plain)["x"][:, 0].tolist() for _ in range(8)]
@@ -144,7 +146,7 @@ def test_prefetching_iterator_matches_plain_and_resumes_exactly():
 
 
 def test_prefetching_iterator_raises_the_readers_error():
-    from mgd_jax import input_pipeline
+    from mgd_jax.data import input_pipeline
 
     class Broken:
         def __len__(self):

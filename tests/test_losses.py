@@ -13,6 +13,7 @@ import pytest
 from mgd_jax import diffusion, hand, losses
 from mgd_jax.hand import fixtures
 from mgd_jax.models import mgd
+from mgd_jax.objects.chamfer import chamfer_distance
 from param_utils import random_params
 
 B = 4
@@ -210,14 +211,14 @@ def test_chamfer_matches_brute_force():
     rng = np.random.default_rng(8)
     a = rng.normal(size=(2, 50, 4))
     b = rng.normal(size=(2, 70, 4)) + 0.3
-    got = losses.chamfer(jnp.asarray(a, jnp.float32), jnp.asarray(b, jnp.float32))
+    got = chamfer_distance(jnp.asarray(a, jnp.float32), jnp.asarray(b, jnp.float32), squared=True)
     d2 = np.sum((a[:, :, None] - b[:, None]) ** 2, -1)
     want = d2.min(2).mean(1) + d2.min(1).mean(1)
     np.testing.assert_allclose(np.asarray(got), want, rtol=1e-5)
     perm = rng.permutation(70)
-    again = losses.chamfer(jnp.asarray(a, jnp.float32), jnp.asarray(b[:, perm], jnp.float32))
+    again = chamfer_distance(jnp.asarray(a, jnp.float32), jnp.asarray(b[:, perm], jnp.float32), squared=True)
     np.testing.assert_allclose(np.asarray(again), np.asarray(got), rtol=1e-6)
-    assert float(losses.chamfer(jnp.asarray(a), jnp.asarray(a)).max()) == 0.0
+    assert float(chamfer_distance(jnp.asarray(a), jnp.asarray(a), squared=True).max()) == 0.0
 
 
 def test_masked_mean_counts_only_masked_examples():

@@ -10,8 +10,10 @@ import pytest
 
 from configs import demo as demo_configs
 from configs import full as full_configs
-from mgd_jax import mgd_task, pipeline, train
-from mgd_jax.generate import Generator
+from mgd_jax import experiment, report, train
+from mgd_jax.generator import Generator
+from mgd_jax.tasks import mgd as mgd_task
+from mgd_jax.trained import load_point_vae
 import toy_mgd
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -42,7 +44,7 @@ def test_training_writes_heldout_metrics_and_samples_are_seeded(trained):
     with open(root / "mgd" / "eval.json") as f:
         results = json.load(f)
     assert np.isfinite(results["heldout/loss"]) and results["heldout/num_examples"] > 0
-    gen = Generator.from_workdir(str(root / "mgd"))
+    gen = Generator.load(str(root / "mgd"))
     points = np.stack([r["points"] for r in toy_mgd.hoi_examples(2, 0, seed=1)])
     pose, trans = gen.conditional(points, seed=3, num_steps=4)
     assert pose.shape == (2, 16, 3) and trans.shape == (2, 3) and np.isfinite(pose).all()
@@ -52,7 +54,7 @@ def test_training_writes_heldout_metrics_and_samples_are_seeded(trained):
     assert not np.allclose(pose, other)
     jp, jt, jpts = gen.joint(3, seed=0, num_steps=4)
     assert jp.shape == (3, 16, 3) and jt.shape == (3, 3)
-    assert jpts.shape == (3, config.mgd.num_points, 3) and np.isfinite(jpts).all()
+    assert jpts.shape == (3, config.model.num_points, 3) and np.isfinite(jpts).all()
     bad = points.copy()
     bad[1, 5] = np.nan
     with pytest.raises(ValueError, match=r"objects \[1\]"):
@@ -61,7 +63,7 @@ def test_training_writes_heldout_metrics_and_samples_are_seeded(trained):
 
 def test_missing_point_vae_names_the_training_command(tmp_path):
     with pytest.raises(FileNotFoundError, match="configs/point_vae.py"):
-        mgd_task.load_point_vae(str(tmp_path / "nope"))
+        load_point_vae(str(tmp_path / "nope"))
 
 
 def test_full_config_names_the_build_command_when_data_is_missing(tmp_path):
@@ -72,30 +74,30 @@ def test_full_config_names_the_build_command_when_data_is_missing(tmp_path):
 
 
 def test_config_errors_name_the_field():
-    config = demo_configs.get_config("tiny").mgd_train
+    config = demo_configs.get_config("tiny").runs.mgd
     with config.unlocked():
         config.loss.joint_weight = 1.0
     with pytest.raises(ValueError, match="config.loss has unknown keys"):
-        mgd_task.validate_mgd_config(config)
+        mgd_task.validate(config)
     with pytest.raises(ValueError, match="unknown argument"):
         demo_configs.get_config("huge")
     with pytest.raises(ValueError, match="config.ablations"):
         bad = demo_configs.get_config("tiny")
         bad.ablations = ("no_hands",)
-        pipeline.mgd_run_configs(bad, "/tmp/x", None)
+        experiment.mgd_run_configs(bad, "/tmp/x", None)
 
 
 def test_ablation_configs_change_only_what_they_name():
     config = demo_configs.get_config("")
-    runs = pipeline.mgd_run_configs(config, "/tmp/w", None)
+    runs = experiment.mgd_run_configs(config, "/tmp/w", None)
     assert set(runs) == {"mgd", "mgd_sync_schedulers", "mgd_no_object_only"}
     assert runs["mgd"].diffusion.async_schedulers and not runs["mgd_sync_schedulers"].diffusion.async_schedulers
     assert runs["mgd_no_object_only"].data.sources == ("tfds:mgd_synthetic/demo",)
-    assert runs["mgd"].point_vae.init == "/tmp/w/point_vae"
+    assert runs["mgd"].task.point_vae == "/tmp/w/point_vae"
 
 
 def test_report_html_has_tables_and_images():
-    page = pipeline._markdown_to_html("# T\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n![x](x.png)\n")
+    page = report.markdown_to_html("# T\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n![x](x.png)\n")
     assert "<table>" in page and "<td>1</td>" in page and "src='x.png'" in page
 
 

@@ -8,8 +8,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from mgd_jax import tasks
+from mgd_jax.tasks import point_vae as point_vae_task
 from mgd_jax.models import point_vae
+from mgd_jax.objects.chamfer import chamfer_distance
 
 
 def test_matmul_conv_equals_lax_conv():
@@ -71,7 +72,7 @@ def test_chamfer_distance_matches_brute_force():
     a, b = rng.normal(size=(1, 30, 3)), rng.normal(size=(1, 40, 3))
     d = np.linalg.norm(a[0][:, None] - b[0][None], axis=-1)
     want = 0.5 * (d.min(1).mean() + d.min(0).mean())
-    got = point_vae.chamfer_distance(jnp.asarray(a), jnp.asarray(b))
+    got = chamfer_distance(jnp.asarray(a), jnp.asarray(b))
     assert float(got[0]) == pytest.approx(want, rel=1e-5)
 
 
@@ -84,11 +85,11 @@ def test_reconstruction_report_and_render(tmp_path):
     params = jax.tree_util.tree_map(lambda v: v, params)
     enc_bias = params["encoder"]["Dense_1"]["bias"]
     params["encoder"]["Dense_1"]["bias"] = enc_bias.at[4:].set(point_vae._LOG_SIGMA_OFFSET - 2.0)
-    results, recons = tasks.point_vae_reconstruction_report(model, params, pts, scale=10.0)
+    results, recons = point_vae_task.point_vae_reconstruction_report(model, params, pts, scale=10.0)
     assert results["chamfer_mm_mean"] == pytest.approx(0.0, abs=1e-3)  # identity at init
     assert results["chamfer_mm_sampled_mean"] > 1.0  # sigma = e^-2 model units ~ 13 mm
     assert recons["mean"].shape == recons["sample"].shape == pts.shape
     path = os.path.join(tmp_path, "recon.png")
-    tasks.render_reconstructions(path, pts[:1] / 10, recons["mean"][:1] / 10,
+    point_vae_task.render_reconstructions(path, pts[:1] / 10, recons["mean"][:1] / 10,
                                  recons["sample"][:1] / 10, size=64)  # fmt: skip
     assert os.path.getsize(path) > 1000

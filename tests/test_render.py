@@ -5,7 +5,7 @@ import pytest
 import trimesh
 from PIL import Image
 
-from mgd_jax import render  # sets MUJOCO_GL before mujoco is imported
+from mgd_jax import images, render  # render sets MUJOCO_GL before mujoco is imported
 
 import mujoco  # noqa: E402  (after render on purpose)
 
@@ -305,8 +305,8 @@ def test_resolve_views():
 
 
 def test_depth_and_normal_images(sphere_front):
-    depth_img = render.depth_to_image(sphere_front["depth"])
-    normal_img = render.normal_to_image(sphere_front["normal"])
+    depth_img = images.depth_to_image(sphere_front["depth"])
+    normal_img = images.normal_to_image(sphere_front["normal"])
     fg = sphere_front["mask"]
     h, w = SIZE
     assert depth_img.dtype == np.uint8 and depth_img.shape == SIZE
@@ -321,26 +321,26 @@ def test_save_png_roundtrip(tmp_path, sphere_front):
     for name, image in [
         ("color.png", sphere_front["color"]),
         ("edge.png", sphere_front["edge"]),
-        ("normal.png", render.normal_to_image(sphere_front["normal"])),
+        ("normal.png", images.normal_to_image(sphere_front["normal"])),
     ]:
-        path = render.save_png(tmp_path / "sub" / name, image)
+        path = images.save_png(tmp_path / "sub" / name, image)
         assert np.array_equal(np.asarray(Image.open(path)), image)
     with pytest.raises(ValueError):
-        render.save_png(tmp_path / "bad.png", sphere_front["depth"])
+        images.save_png(tmp_path / "bad.png", sphere_front["depth"])
 
 
 def test_contact_sheet_layout():
     red = np.zeros((20, 30, 3), np.uint8)
     red[..., 0] = 255
     grey = np.full((10, 10), 90, np.uint8)
-    sheet = render.contact_sheet([red, grey, red], ncols=2, pad=2)
+    sheet = images.contact_sheet([red, grey, red], ncols=2, pad=2)
     assert sheet.shape == (2 * 20 + 3 * 2, 2 * 30 + 3 * 2, 3)
     assert np.array_equal(sheet[2, 2], [255, 0, 0])  # first tile at the pad offset
     assert np.array_equal(sheet[2 + 20 + 2 + 10, 2 + 30 + 2 + 15], [255, 255, 255])  # empty cell
     assert np.array_equal(sheet[2 + 10, 2 + 30 + 2 + 15], [90, 90, 90])  # grey tile centred
-    labelled = render.contact_sheet([red, grey, red], ncols=2, pad=2, labels=["a", "b", "c"])
+    labelled = images.contact_sheet([red, grey, red], ncols=2, pad=2, labels=["a", "b", "c"])
     assert labelled.shape[0] > sheet.shape[0] and labelled.shape[1] == sheet.shape[1]
     strip = labelled[2 : labelled.shape[0] // 2 - 20, 2:32]
     assert strip.min() < 128  # text drawn in the label strip
     with pytest.raises(ValueError):
-        render.contact_sheet([red], ncols=1, labels=["a", "b"])
+        images.contact_sheet([red], ncols=1, labels=["a", "b"])

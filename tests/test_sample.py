@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import trimesh
 
-from mgd_jax import evaluate, export, hand, sample
+from mgd_jax import evaluate, export, hand, sample, trained
 
 
 @pytest.fixture(scope="module")
@@ -127,7 +127,7 @@ def test_bad_inputs_name_the_problem(trained_mgd, exported, tmp_path):
     meta["hand"]["fingerprint"] = "0" * 64
     (other / "export.json").write_text(json.dumps(meta))
     with pytest.raises(ValueError, match="trained with hand"):
-        export.load(str(other))
+        trained.load_mgd(str(other))
     # Truncated parameters: a clear error naming the export.
     broken = tmp_path / "broken"
     shutil.copytree(exported, broken)
@@ -137,6 +137,50 @@ def test_bad_inputs_name_the_problem(trained_mgd, exported, tmp_path):
             with open(p, "r+b") as f:
                 f.truncate(os.path.getsize(p) // 2)
     with pytest.raises(ValueError, match="cannot be read"):
-        export.load(str(broken))
+        trained.load_mgd(str(broken))
     with pytest.raises(FileExistsError, match="--overwrite"):
-        export.export(str(trained_mgd[0] / "mgd"), exported)
+        trained.write_export(str(trained_mgd[0] / "mgd"), exported)
+
+
+def _legacy_layout(config: dict) -> dict:
+    """A current run config written back in the earlier layout (``model = {"name": ...}``,
+    network in ``mgd`` / ``point_vae``), as runs and exports made before the layout change hold."""
+    old = {k: v for k, v in config.items() if k not in ("task", "model")}
+    task = dict(config["task"])
+    name = task.pop("name")
+    old["model"] = {"name": name}
+    if name == "mgd":
+        old["mgd"], old["point_vae"] = config["model"], {"init": task["point_vae"]}
+    else:
+        old["point_vae"] = {**config["model"], **task}
+    return old
+
+
+def test_runs_and_exports_in_the_earlier_config_layout_still_load(trained_mgd, exported, tmp_path):
+    # The layout conversion is exact both ways, for both tasks.
+    from configs import point_vae as point_vae_configs
+
+    for config in (point_vae_configs.get_config("tiny"), trained_mgd[1]):
+        current = config.to_dict()
+        assert trained.upgrade_config(_legacy_layout(current)) == current
+    # An export whose export.json holds the earlier layout samples exactly like the new one.
+    old = tmp_path / "old_export"
+    shutil.copytree(exported, old)
+    meta = json.loads((old / "export.json").read_text())
+    meta["config"] = _legacy_layout(meta["config"])
+    (old / "export.json").write_text(json.dumps(meta))
+    # A workdir whose checkpoints store the earlier layout (orbax's JSON item) loads too.
+    root, _ = trained_mgd
+    work = tmp_path / "old_run"
+    shutil.copytree(root / "mgd", work)
+    for step in os.listdir(work / "checkpoints"):
+        item = work / "checkpoints" / step / "config" / "metadata"
+        if item.exists():
+            item.write_text(json.dumps(_legacy_layout(json.loads(item.read_text()))))
+    points = np.stack([r["points"] for r in __import__("toy_mgd").hoi_examples(2, 0, seed=1)])
+    from mgd_jax.generator import Generator
+
+    want = Generator.load(exported).conditional(points, seed=0, num_steps=3)[0]
+    for path in (old, work):
+        got = Generator.load(str(path)).conditional(points, seed=0, num_steps=3)[0]
+        np.testing.assert_array_equal(got, want)

@@ -50,7 +50,7 @@ def test_resume_matches_uninterrupted_run(tmp_path):
     lines = (tmp_path / "a" / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(line)["step"] for line in lines] == [1, 2, 3, 4]
     assert {"loss", "recon_l1", "kl", "grad_norm"} <= json.loads(lines[-1]).keys()
-    assert json.loads((tmp_path / "a" / "config.json").read_text())["model"]["name"] == "point_vae"
+    assert json.loads((tmp_path / "a" / "config.json").read_text())["task"]["name"] == "point_vae"
     assert "chamfer_mm_mean" in json.loads((tmp_path / "a" / "eval.json").read_text())
 
 
@@ -100,7 +100,8 @@ def test_two_devices_give_the_same_loss_as_one():
         os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
         import functools, jax, jax.numpy as jnp, numpy as np
         from configs import point_vae
-        from mgd_jax import input_pipeline, sharding, tasks, train
+        from mgd_jax import sharding, tasks, train
+        from mgd_jax.data import input_pipeline
         config = point_vae.get_config("tiny")
         task = tasks.get_task(config)
         ds = input_pipeline.make_dataset(task.train_sources(), 4, 0, transform=task.transform)
@@ -134,3 +135,11 @@ def test_config_validation_names_the_field():
     config.data.weights = [1.0, 2.0]
     with pytest.raises(ValueError, match="config.data.weights"):
         train.train_and_evaluate(config, "/tmp/unused-mgd-run")
+
+
+def test_sections_of_the_earlier_layout_are_refused_with_their_new_place():
+    config = tiny(4)
+    with config.unlocked():
+        config.point_vae = {"num_points": 256}
+    with pytest.raises(ValueError, match=r"config.point_vae: this section moved to config.model"):
+        train.train_and_evaluate(config, "/tmp/unused-run")

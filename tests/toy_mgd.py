@@ -5,7 +5,9 @@ import pytest
 
 from configs import demo as demo_configs
 from configs import point_vae as point_vae_configs
-from mgd_jax import data_sources, hand, input_pipeline, mgd_task, train
+from mgd_jax import hand, train
+from mgd_jax.data import input_pipeline
+from mgd_jax.data import sources as data_sources
 
 
 def hoi_examples(n_hoi: int, n_obj: int, seed: int = 0) -> list[dict]:
@@ -30,12 +32,12 @@ def train_toy(root):
     pv = point_vae_configs.get_config("tiny")
     pv.total_steps, pv.ckpt.async_save = 2, False
     train.train_and_evaluate(pv, str(root / "pv"))
-    config = demo_configs.get_config("tiny").mgd_train
-    config.point_vae.init = str(root / "pv")
+    config = demo_configs.get_config("tiny").runs.mgd
+    config.task.point_vae = str(root / "pv")
     config.total_steps, config.ckpt.async_save, config.ckpt.every_steps = 3, False, 3
     rows = hoi_examples(8, 4)
     patch = pytest.MonkeyPatch()
-    patch.setattr(mgd_task.data_sources, "build_source",
+    patch.setattr(data_sources, "build_source",
                   lambda spec, split, w=1.0, *a: input_pipeline.Source(f"{spec}:{split}", rows, w))  # fmt: skip
     try:
         train.train_and_evaluate(config, str(root / "mgd"))

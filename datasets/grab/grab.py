@@ -67,6 +67,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 from scipy.spatial.transform import Rotation
 
+from datasets.hoi_common import HOIBuilder, hoi_example, rest_root_joint
 from mgd_jax import objects
 from mgd_jax.objects import examples
 
@@ -221,33 +222,12 @@ def grab_object_rotation(global_orient: np.ndarray) -> np.ndarray:
     return np.swapaxes(Rotation.from_rotvec(global_orient).as_matrix(), -1, -2)
 
 
-def rest_root_joint(model, betas: np.ndarray | None = None) -> np.ndarray:
-    """Rest-pose root joint J0 = (J_regressor (v_template + shapedirs betas))[0], meters (3,)."""
-    v = np.asarray(model.v_template, np.float64)
-    if betas is not None:
-        v = v + np.asarray(model.shapedirs, np.float64) @ np.asarray(betas, np.float64)
-    return np.asarray(model.j_regressor, np.float64)[0] @ v
-
-
-def load_hand_model(mano_path: str | None, dataset: str):
-    """The hand model used for J0: the user's MANO file, or the procedural hand with a warning."""
-    from mgd_jax import hand
-
-    if not mano_path:
-        logging.warning(
-            "%s: no --mano_path given; using the procedural hand. Its rest wrist joint J0 differs "
-            "from MANO's, so the stored hand translations fit the procedural hand only.",
-            dataset,
-        )
-    return hand.load(mano_path or None)
-
-
 @dataclasses.dataclass
 class GrabConfig(tfds.core.BuilderConfig):
     frame_stride: int = 4  # keep frames t with t % frame_stride == 0 (GRAB is 120 fps)
 
 
-class Grab(tfds.core.GeneratorBasedBuilder):
+class Grab(HOIBuilder):
     """GRAB right-hand contact frames, hand and object points in the object-centric frame."""
 
     VERSION = tfds.core.Version("1.0.0")
@@ -261,22 +241,10 @@ class Grab(tfds.core.GeneratorBasedBuilder):
         "and the MANO right-hand model with --mano_path."
     )
 
-    def __init__(self, *, mano_path: str | None = None, **kwargs):
-        self._mano_path = mano_path
-        super().__init__(**kwargs)
-
-    def _info(self) -> tfds.core.DatasetInfo:
-        return self.dataset_info_from_configs(
-            features=examples.hoi_features(), metadata=tfds.core.MetadataDict()
-        )
-
     def _split_generators(self, dl_manager):
         root = os.fspath(dl_manager.manual_dir)
         sequences = sequence_paths(root)
-        model = load_hand_model(self._mano_path, "grab")
-        from mgd_jax import hand
-
-        self.info.metadata.update(hand_model=model.name, hand_fingerprint=hand.fingerprint(model))
+        model = self._hand_model()
         by_split = {"train": [], "validation": [], "test": []}
         for subject, path in sequences:
             by_split[split_of(os.path.basename(path).split("_")[0])].append((subject, path))
@@ -289,19 +257,16 @@ class Grab(tfds.core.GeneratorBasedBuilder):
     def _object(self, root: str, path: str, seq: dict, cache: dict):
         """(object example, centre) for the sequence's object, loaded once; raises on failure."""
         name = seq["obj_name"]
-        if name not in cache:
+
+        def load():
             mesh_path = os.path.join(root, seq["object_mesh"])
             if not os.path.isfile(mesh_path):
                 mesh_path = os.path.join(root, CONTACT_MESH_DIR, f"{name}.ply")
-            try:
-                mesh = objects.load_mesh(mesh_path, units="m")
-                _, center, _ = objects.normalize(mesh)
-                cache[name] = (examples.make_example(mesh, name, "grab", 1.0), center)
-            except (ValueError, OSError) as e:
-                cache[name] = e
-        if isinstance(cache[name], Exception):
-            raise ValueError(f"{path}: object '{name}': {cache[name]}")
-        return cache[name]
+            mesh = objects.load_mesh(mesh_path, units="m")
+            _, center, _ = objects.normalize(mesh)
+            return examples.make_example(mesh, name, "grab", 1.0), center
+
+        return self._cached(cache, name, load, f"{path}: object '{name}'")
 
     def _generate_examples(self, root, items, model, cache):
         from mgd_jax import hand
@@ -342,12 +307,7 @@ class Grab(tfds.core.GeneratorBasedBuilder):
                 kept += 1
                 yield (
                     f"{subject}/{stem}/{t:05d}",
-                    {
-                        **obj_example,
-                        "pose": pose[i].astype(np.float32),
-                        "trans": transl[i].astype(np.float32),
-                        "betas": np.zeros(10, np.float32),
-                    },
+                    hoi_example(obj_example, pose[i], transl[i], np.zeros(10)),
                 )
         logging.info("grab: kept %d right-hand contact frames of %d strided frames", kept, seen)
         if skipped:

@@ -62,7 +62,7 @@ import tensorflow_datasets as tfds
 import trimesh
 from scipy.spatial.transform import Rotation
 
-from datasets.grab.grab import load_hand_model, rest_root_joint
+from datasets.hoi_common import HOIBuilder, hoi_example, rest_root_joint
 from mgd_jax import objects
 from mgd_jax.objects import examples
 
@@ -199,7 +199,7 @@ def raw_bbox_center(path: str) -> np.ndarray:
     return (v.min(0) + v.max(0)) / 2.0
 
 
-class OakinkShape(tfds.core.GeneratorBasedBuilder):
+class OakinkShape(HOIBuilder):
     """OakInk-Shape grasps on real and virtual objects, in the object-centric frame, meters."""
 
     VERSION = tfds.core.Version("1.0.0")
@@ -208,25 +208,13 @@ class OakinkShape(tfds.core.GeneratorBasedBuilder):
         "right-hand model with --mano_path."
     )
 
-    def __init__(self, *, mano_path: str | None = None, **kwargs):
-        self._mano_path = mano_path
-        super().__init__(**kwargs)
-
-    def _info(self) -> tfds.core.DatasetInfo:
-        return self.dataset_info_from_configs(
-            features=examples.hoi_features(), metadata=tfds.core.MetadataDict()
-        )
-
     def _split_generators(self, dl_manager):
         shape_dir = shape_root(os.fspath(dl_manager.manual_dir))
         meta = read_meta(shape_dir)
         grasps = grasp_files(shape_dir)
         if not grasps:
             raise ValueError(f"oakink_shape: no hand_param.pkl under {shape_dir}/oakink_shape_v2")
-        model = load_hand_model(self._mano_path, "oakink_shape")
-        from mgd_jax import hand
-
-        self.info.metadata.update(hand_model=model.name, hand_fingerprint=hand.fingerprint(model))
+        model = self._hand_model()
         by_split = {"train": [], "validation": [], "test": []}
         for g in grasps:
             by_split[split_of(g["object_id"])].append(g)
@@ -238,22 +226,19 @@ class OakinkShape(tfds.core.GeneratorBasedBuilder):
     def _object(self, shape_dir, meta, grasp, cache):
         """(object example, hand offset) for the grasp's object, loaded once; raises on failure."""
         oid = grasp["object_id"]
-        if oid not in cache:
-            try:
-                names = meta[1] if grasp["is_virtual"] else meta[0]
-                if oid not in names:
-                    kind = "virtual_object_id.json" if grasp["is_virtual"] else "object_id.json"
-                    raise ValueError(f"object id {oid} is not in metaV2/{kind}")
-                path = object_mesh_path(shape_dir, names[oid], grasp["is_virtual"])
-                mesh = objects.load_mesh(path, units="m")
-                _, center, _ = objects.normalize(mesh)
-                offset = raw_bbox_center(path) - center
-                cache[oid] = (examples.make_example(mesh, oid, "oakink_shape", 1.0), offset)
-            except (ValueError, OSError) as e:
-                cache[oid] = e
-        if isinstance(cache[oid], Exception):
-            raise ValueError(f"{grasp['path']}: object {oid}: {cache[oid]}")
-        return cache[oid]
+
+        def load():
+            names = meta[1] if grasp["is_virtual"] else meta[0]
+            if oid not in names:
+                kind = "virtual_object_id.json" if grasp["is_virtual"] else "object_id.json"
+                raise ValueError(f"object id {oid} is not in metaV2/{kind}")
+            path = object_mesh_path(shape_dir, names[oid], grasp["is_virtual"])
+            mesh = objects.load_mesh(path, units="m")
+            _, center, _ = objects.normalize(mesh)
+            offset = raw_bbox_center(path) - center
+            return examples.make_example(mesh, oid, "oakink_shape", 1.0), offset
+
+        return self._cached(cache, oid, load, f"{grasp['path']}: object {oid}")
 
     def _generate_examples(self, shape_dir, meta, items, model):
         cache: dict = {}
@@ -271,15 +256,7 @@ class OakinkShape(tfds.core.GeneratorBasedBuilder):
                                  else os.path.dirname(os.path.dirname(g["path"])))  # fmt: skip
             key = "/".join([g["category"], g["raw_object_id"], g["grasp_id"]]
                            + ([g["object_id"]] if g["is_virtual"] else []))  # fmt: skip
-            yield (
-                key,
-                {
-                    **obj_example,
-                    "source": f"oakink_shape/{g['category']}/{intent}",
-                    "pose": pose.astype(np.float32),
-                    "trans": trans.astype(np.float32),
-                    "betas": betas.astype(np.float32),
-                },
-            )
+            yield key, hoi_example(obj_example, pose, trans, betas,
+                                   source=f"oakink_shape/{g['category']}/{intent}")  # fmt: skip
         if skipped:
             logging.warning("oakink_shape: skipped %d of %d grasps", skipped, len(items))

@@ -42,8 +42,20 @@ from mgd_jax.evaluators.meshes import Mesh, as_mesh, cap_holes, is_closed
 from mgd_jax.evaluators.penetration import penetration_depth_cm, signed_distances
 from mgd_jax.evaluators.protocol import FINGER_NAMES, SimulationParams
 from mgd_jax.evaluators.simulation import simulation_displacement_cm
+from mgd_jax.evaluators.summary import (
+    COLUMNS,
+    SHEET_METRICS,
+    jsonable,
+    parse_metrics,
+    summary_table,
+)
 
 __all__ = [
+    "COLUMNS",
+    "SHEET_METRICS",
+    "jsonable",
+    "parse_metrics",
+    "summary_table",
     "FINGER_NAMES",
     "METRICS",
     "Cache",

@@ -12,7 +12,14 @@ import logging
 import os
 
 from mgd_jax.hand.io import load_file, read_mano_pickle, read_npz, save_npz
-from mgd_jax.hand.kinematics import forward, forward_jit, full_pose, pca_to_pose, rodrigues
+from mgd_jax.hand.kinematics import (
+    forward,
+    forward_jit,
+    full_pose,
+    pca_to_pose,
+    posed_vertices,
+    rodrigues,
+)
 from mgd_jax.hand.limits import (
     from_anatomical,
     limit_violation,
@@ -110,6 +117,7 @@ __all__ = [
     "limit_violation",
     "load",
     "pca_to_pose",
+    "posed_vertices",
     "read_mano_pickle",
     "read_npz",
     "rodrigues",

@@ -18,7 +18,6 @@ import pickle
 import zipfile
 from typing import Any
 
-import jax.numpy as jnp
 import numpy as np
 
 from mgd_jax.hand import limits
@@ -27,6 +26,7 @@ from mgd_jax.hand.model import (
     MANO_PARENTS,
     MANO_TIP_VERTEX_IDS,
     HandModel,
+    build_hand_model,
 )
 
 NPZ_SCHEMA_VERSION = 1
@@ -189,22 +189,17 @@ def from_mano_arrays(arrays: dict[str, np.ndarray], path: str, side: str) -> Han
             raise ValueError(f"{path}: field '{key}' contains NaN or Inf")
     tip_ids = MANO_TIP_VERTEX_IDS if num_v == 778 else _farthest_tip_ids(v_template, weights)
     rest_joints = j_regressor @ v_template
-    frames = limits.anatomical_frames(rest_joints, v_template[list(tip_ids)], side)
-    lower, upper = limits.default_limits()
-    return HandModel(
-        v_template=jnp.asarray(v_template, jnp.float32),
-        shapedirs=jnp.asarray(shapedirs, jnp.float32),
-        posedirs=jnp.asarray(posedirs, jnp.float32),
-        j_regressor=jnp.asarray(j_regressor, jnp.float32),
-        weights=jnp.asarray(weights, jnp.float32),
-        faces=jnp.asarray(faces, jnp.int32),
-        hands_components=jnp.asarray(comps, jnp.float32),
-        hands_mean=jnp.asarray(mean, jnp.float32),
-        limit_frames=jnp.asarray(frames),
-        pose_lower=jnp.asarray(lower),
-        pose_upper=jnp.asarray(upper),
-        parents=MANO_PARENTS,
-        tip_vertex_ids=tuple(int(i) for i in tip_ids),
+    return build_hand_model(
+        v_template=v_template,
+        shapedirs=shapedirs,
+        posedirs=posedirs,
+        j_regressor=j_regressor,
+        weights=weights,
+        faces=faces,
+        hands_components=comps,
+        hands_mean=mean,
+        **limits.joint_limits(rest_joints, v_template[list(tip_ids)], side),
+        tip_vertex_ids=tip_ids,
         side=side,
         name=f"mano:{os.path.basename(path)}",
     )
@@ -263,15 +258,12 @@ def read_npz(path: str) -> HandModel:
     }  # fmt: skip
     for key, shape in expected.items():
         _expect_shape(path, key, arrays[key], shape)
-    fields = {
-        k: jnp.asarray(arrays[k], jnp.int32 if k == "faces" else jnp.float32) for k in ARRAY_FIELDS
-    }
-    return HandModel(
-        **fields,
-        parents=tuple(int(p) for p in arrays["parents"]),
-        tip_vertex_ids=tuple(int(i) for i in arrays["tip_vertex_ids"]),
-        side=str(arrays["side"]),
-        name=str(arrays["name"]),
+    return build_hand_model(
+        **{k: arrays[k] for k in ARRAY_FIELDS},
+        parents=arrays["parents"],
+        tip_vertex_ids=arrays["tip_vertex_ids"],
+        side=arrays["side"],
+        name=arrays["name"],
     )
 
 

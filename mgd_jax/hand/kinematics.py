@@ -11,6 +11,7 @@ import functools
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from mgd_jax.hand.model import NUM_BETAS, NUM_JOINTS, HandModel, HandOutput
 
@@ -144,6 +145,29 @@ def forward(
         vertices=vertices.reshape(batch_shape + vertices.shape[1:]),
         joints=joints.reshape(batch_shape + joints.shape[1:]),
     )
+
+
+def posed_vertices(model: HandModel, pose, trans, betas=None, batch: int = 256) -> np.ndarray:
+    """Posed hand vertices as numpy float64, ``batch`` hands per call (bounded memory).
+
+    Args:
+      pose: (B, 16, 3) axis-angle radians; trans: (B, 3) meters; betas: (B, K) or None.
+
+    Returns:
+      (B, V, 3) float64 meters.
+
+    Raises:
+      ValueError when ``betas`` has another size than the model's shape space.
+    """
+    num_betas = model.shapedirs.shape[-1]
+    if betas is not None and np.shape(betas)[1] != num_betas:
+        raise ValueError(f"betas have {np.shape(betas)[1]} entries, the hand model {num_betas}")
+    out = []
+    for s in range(0, len(pose), batch):
+        b = None if betas is None else betas[s : s + batch]
+        out.append(np.asarray(forward(model, pose[s : s + batch], trans[s : s + batch], b).vertices,
+                              np.float64))  # fmt: skip
+    return np.concatenate(out) if out else np.zeros((0, model.num_vertices, 3))
 
 
 # Large batches run in chunks: the per-hand intermediates (V x 12 transforms) of a chunk stay in

@@ -39,6 +39,26 @@ def default_limits() -> tuple[np.ndarray, np.ndarray]:
     return lower, upper
 
 
+def joint_limits(rest_joints: np.ndarray, tips: np.ndarray, side: str) -> dict[str, np.ndarray]:
+    """The limit fields of a hand model, keyed as in ``HandModel``, all float32.
+
+    Args:
+      rest_joints: (16, 3) rest joints in MANO order, meters.
+      tips: (5, 3) rest fingertips (thumb, index, middle, ring, pinky), meters.
+      side: "right" or "left".
+
+    Returns:
+      ``limit_frames`` (15, 3, 3) from ``anatomical_frames``; ``pose_lower`` and ``pose_upper``
+      (15, 3) from ``default_limits``, radians.
+    """
+    lower, upper = default_limits()
+    return {
+        "limit_frames": anatomical_frames(rest_joints, tips, side),
+        "pose_lower": lower,
+        "pose_upper": upper,
+    }
+
+
 def _unit(v: np.ndarray) -> np.ndarray:
     return v / np.linalg.norm(v)
 

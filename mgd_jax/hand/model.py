@@ -100,6 +100,46 @@ ARRAY_FIELDS = (
 )
 
 
+def build_hand_model(
+    *,
+    v_template: np.ndarray,
+    shapedirs: np.ndarray,
+    posedirs: np.ndarray,
+    j_regressor: np.ndarray,
+    weights: np.ndarray,
+    faces: np.ndarray,
+    hands_components: np.ndarray,
+    hands_mean: np.ndarray,
+    limit_frames: np.ndarray,
+    pose_lower: np.ndarray,
+    pose_upper: np.ndarray,
+    tip_vertex_ids,
+    side: str,
+    name: str,
+    parents=MANO_PARENTS,
+) -> HandModel:
+    """A ``HandModel`` from numpy arrays (the MANO file, the procedural hand, our ``.npz``).
+
+    Arrays (shapes and units as the ``HandModel`` fields, meters and radians) become jax arrays:
+    ``faces`` int32, every other field float32. ``limits.joint_limits`` gives the three limit
+    fields from the rest joints. ``tip_vertex_ids`` (5,) thumb..pinky; ``parents`` (16,).
+    """
+    arrays = {
+        "v_template": v_template, "shapedirs": shapedirs, "posedirs": posedirs,
+        "j_regressor": j_regressor, "weights": weights, "faces": faces,
+        "hands_components": hands_components, "hands_mean": hands_mean,
+        "limit_frames": limit_frames, "pose_lower": pose_lower, "pose_upper": pose_upper,
+    }  # fmt: skip
+    return HandModel(
+        **{k: jnp.asarray(arrays[k], jnp.int32 if k == "faces" else jnp.float32)
+           for k in ARRAY_FIELDS},  # fmt: skip
+        parents=tuple(int(p) for p in parents),
+        tip_vertex_ids=tuple(int(i) for i in tip_vertex_ids),
+        side=str(side),
+        name=str(name),
+    )
+
+
 def fingerprint(model: HandModel) -> str:
     """A stable sha256 hex digest of the model's geometry (arrays, tree, tips, side).
 

@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import dataclasses
 
-import jax.numpy as jnp
 import manifold3d
 import numpy as np
 
 from mgd_jax.hand import limits
-from mgd_jax.hand.model import MANO_PARENTS, HandModel
+from mgd_jax.hand.model import MANO_PARENTS, HandModel, build_hand_model
 
 WRIST = np.array([0.0957, 0.0064, 0.0062])
 _FINGERS = {  # joint ids (MCP, PIP, DIP); MCP offset from the wrist; direction; lengths; radii
@@ -287,25 +286,23 @@ def build_procedural_hand(
         )
         score[np.argmax(weights, axis=1) != distal] = -np.inf
         tip_ids.append(int(np.argmax(score)))
-    j_regressor = _joint_regressor(verts, joints)
-    shapedirs = _shape_dirs(verts, weights, joints, tips)
-    frames = limits.anatomical_frames(joints, verts[tip_ids], "right")
-    lower, upper = limits.default_limits()
-    comps, mean = _pca_basis(frames.astype(np.float64), lower, upper)
-    return HandModel(
-        v_template=jnp.asarray(verts, jnp.float32),
-        shapedirs=jnp.asarray(shapedirs, jnp.float32),
-        posedirs=jnp.zeros((len(verts), 3, 135), jnp.float32),
-        j_regressor=jnp.asarray(j_regressor, jnp.float32),
-        weights=jnp.asarray(weights, jnp.float32),
-        faces=jnp.asarray(faces, jnp.int32),
-        hands_components=jnp.asarray(comps, jnp.float32),
-        hands_mean=jnp.asarray(mean, jnp.float32),
-        limit_frames=jnp.asarray(frames),
-        pose_lower=jnp.asarray(lower),
-        pose_upper=jnp.asarray(upper),
-        parents=MANO_PARENTS,
-        tip_vertex_ids=tuple(tip_ids),
+    joint_limits = limits.joint_limits(joints, verts[tip_ids], "right")
+    comps, mean = _pca_basis(
+        joint_limits["limit_frames"].astype(np.float64),
+        joint_limits["pose_lower"],
+        joint_limits["pose_upper"],
+    )
+    return build_hand_model(
+        v_template=verts,
+        shapedirs=_shape_dirs(verts, weights, joints, tips),
+        posedirs=np.zeros((len(verts), 3, 135)),  # no pose correctives
+        j_regressor=_joint_regressor(verts, joints),
+        weights=weights,
+        faces=faces,
+        hands_components=comps,
+        hands_mean=mean,
+        **joint_limits,
+        tip_vertex_ids=tip_ids,
         side="right",
         name="procedural-v1",
     )

@@ -220,8 +220,10 @@ def kl_to_standard_normal(mu: jnp.ndarray, log_sigma: jnp.ndarray) -> jnp.ndarra
     return 0.5 * jnp.sum(mu**2 + jnp.exp(2 * log_sigma) - 1.0 - 2.0 * log_sigma, axis=-1)
 
 
-def chamfer_distance(a: jnp.ndarray, b: jnp.ndarray) -> jnp.ndarray:
-    """Symmetric Chamfer distance (mean of nearest-neighbour distances both ways), (B,N,3)x(B,M,3) -> (B,)."""
-    d2 = jnp.sum((a[:, :, None, :] - b[:, None, :, :]) ** 2, axis=-1)
-    d = jnp.sqrt(jnp.maximum(d2, 0.0))
-    return 0.5 * (jnp.mean(jnp.min(d, axis=2), axis=1) + jnp.mean(jnp.min(d, axis=1), axis=1))
+def from_config(section) -> PointVAE:
+    """A ``PointVAE`` from a point-VAE ``config.model`` section (ConfigDict or plain dict)."""
+    get = section.get if hasattr(section, "get") else lambda k, d=None: getattr(section, k, d)
+    return PointVAE(
+        tuple(get("channels")), tuple(get("resolutions")), int(get("latent_features")),
+        backbone=get("backbone", "pvcnn"), conv_impl=get("conv_impl", "auto"),
+    )  # fmt: skip

@@ -1,4 +1,8 @@
-"""The MGD training task (``config.model.name = "mgd"``) and the frozen stage-1 point VAE it reads.
+"""The MGD training task (``config.task.name = "mgd"``) on the frozen stage-1 point VAE.
+
+``config.model`` is the MGD network (``mgd_jax.models.mgd.default_config``), ``config.task.point_vae``
+the trained point-VAE workdir (frozen), ``config.diffusion`` T and the asynchronous schedulers,
+``config.loss`` the term weights.
 
 Data: every source is mapped to one example layout, so HOI and object-only sources mix freely in
 one batch (DESIGN §5):
@@ -15,7 +19,6 @@ object_folder, ``primitives``) are object-only.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from typing import Any
 
@@ -24,84 +27,19 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from mgd_jax import checkpoint, data_sources, diffusion, hand, losses
-from mgd_jax.models import point_vae
-from mgd_jax.models.mgd import MGD, decode_object_points, object_latents
+from mgd_jax import diffusion, hand, losses, trained
+from mgd_jax.data import sources
+from mgd_jax.models.mgd import MGD
+from mgd_jax.tasks import Task
 
 logger = logging.getLogger(__name__)
-
-
-@dataclasses.dataclass(frozen=True)
-class FrozenPointVAE:
-    """A trained point VAE used as a fixed function (never trained by MGD).
-
-    ``params`` are its EMA variables ``{"params": ...}``; ``input_scale`` turns meters into the
-    VAE's model units.
-    """
-
-    model: point_vae.PointVAE
-    params: Any
-    input_scale: float
-    workdir: str
-
-    @property
-    def point_dim(self) -> int:
-        return 3 + self.model.latent_features
-
-    def encode(self, points_m: jnp.ndarray) -> jnp.ndarray:
-        """(B, N, 3) meters -> (B, N, 3 + D) posterior-mean latent points, model units."""
-        return object_latents(self.model, self.params, points_m, self.input_scale)
-
-    def decode(self, latent_points: jnp.ndarray) -> jnp.ndarray:
-        """(B, N, 3 + D) latent points -> (B, N, 3) points, meters."""
-        return decode_object_points(self.model, self.params, latent_points, self.input_scale)
-
-
-def point_vae_from_section(pv: Any) -> point_vae.PointVAE:
-    """A ``PointVAE`` from a ``config.point_vae`` section (ConfigDict or plain dict)."""
-    get = pv.get if hasattr(pv, "get") else lambda k, d=None: getattr(pv, k, d)
-    return point_vae.PointVAE(
-        tuple(get("channels")), tuple(get("resolutions")), int(get("latent_features")),
-        backbone=get("backbone", "pvcnn"), conv_impl=get("conv_impl", "auto"),
-    )  # fmt: skip
-
-
-def load_point_vae(workdir: str) -> FrozenPointVAE:
-    """The point VAE trained in ``workdir`` (``configs/point_vae.py``), EMA weights.
-
-    Raises:
-      FileNotFoundError with the command that trains it, when ``workdir`` has no checkpoint;
-      ValueError when that run is not a point-VAE run.
-    """
-    if not workdir:
-        raise FileNotFoundError(
-            "config.point_vae.init is empty: point it at a trained point-VAE workdir, e.g. train "
-            "one with `python launch.py --config=configs/point_vae.py --workdir=runs/point_vae`"
-        )
-    try:
-        params, run_config, step = checkpoint.load_trained(workdir)
-    except FileNotFoundError as e:
-        raise FileNotFoundError(
-            f"config.point_vae.init={workdir}: {e}. Train the point VAE first: "
-            f"`python launch.py --config=configs/point_vae.py --workdir={workdir}`"
-        ) from e
-    if run_config.get("model", {}).get("name") != "point_vae":
-        raise ValueError(f"config.point_vae.init={workdir} is a "
-                         f"'{run_config.get('model', {}).get('name')}' run, not a point VAE")  # fmt: skip
-    pv = run_config["point_vae"]
-    if step < run_config.get("total_steps", step):
-        logger.warning("point VAE in %s is at step %d of %d (not finished)", workdir, step,
-                       run_config["total_steps"])  # fmt: skip
-    params = jax.tree_util.tree_map(jnp.asarray, params)
-    return FrozenPointVAE(point_vae_from_section(pv), {"params": params},
-                          float(pv["input_scale"]), workdir)  # fmt: skip
 
 
 def mgd_example(example: dict, num_points: int) -> dict:
     """One source example -> the MGD layout (module docstring); numpy in, numpy out."""
     points = np.asarray(example["points"], np.float32)
     if points.shape[0] < num_points:
-        raise ValueError(f"example has {points.shape[0]} points, config.mgd.num_points={num_points}")
+        raise ValueError(f"example has {points.shape[0]} points, config.model.num_points={num_points}")
     has_pose = "pose" in example
     is_hoi = has_pose and bool(np.asarray(example.get("has_hand", True)))
     zeros = has_pose and not is_hoi
@@ -121,13 +59,13 @@ class MGDTask:
     def __init__(self, config: ml_collections.ConfigDict):
         self.config = config
         self.sources = self._build_sources()  # first: a missing dataset names its build command
-        self.vae = load_point_vae(config.point_vae.init)
-        if config.mgd.point_dim != self.vae.point_dim:
+        self.vae = trained.load_point_vae(config.task.point_vae)
+        if config.model.point_dim != self.vae.point_dim:
             raise ValueError(
-                f"config.mgd.point_dim={config.mgd.point_dim} but the point VAE in "
+                f"config.model.point_dim={config.model.point_dim} but the point VAE in "
                 f"{self.vae.workdir} has {self.vae.point_dim}-D latent points; set them equal"
             )
-        self.model = MGD.from_config(config.mgd)
+        self.model = MGD.from_config(config.model)
         self.schedule = diffusion.make_schedule(config.diffusion.num_timesteps)
         self.hand_model = hand.load(config.get("mano_path") or None)
 
@@ -150,27 +88,20 @@ class MGDTask:
 
     def _build_sources(self) -> list:
         d = self.config.data
-        # MGD's points are the first mgd.num_points of each stored cloud; sources store 2048.
-        n = max(self.config.mgd.num_points, 2048)
-        return [data_sources.build_source(s, "train", w, n, d.get("data_dir"))
+        # MGD's points are the first model.num_points of each stored cloud; sources store 2048.
+        n = max(self.config.model.num_points, 2048)
+        return [sources.build_source(s, "train", w, n, d.get("data_dir"))
                 for s, w in zip(d.sources, d.weights)]  # fmt: skip
 
     def transform(self, example: dict) -> dict:
-        return mgd_example(example, self.config.mgd.num_points)
+        return mgd_example(example, self.config.model.num_points)
 
     def evaluate(self, params, workdir: str) -> dict:
         """Held-out loss (deterministic: dropout off, fixed timesteps and noise) on the HOI
         source's validation/test split; metrics averaged over up to ``evals.num_batches``."""
         del workdir
         source = self.config.data.sources[0]
-        src = None
-        for split in ("validation", "test"):
-            try:
-                src = data_sources.build_source(source.split("@")[0], split, 1.0, 2048,
-                                                self.config.data.get("data_dir"))  # fmt: skip
-                break
-            except ValueError:
-                continue
+        src = sources.held_out_source(source, 2048, self.config.data.get("data_dir"))
         if src is None or len(src.data) == 0:
             return {"skipped": f"no validation or test split in {source}"}
         b = self.config.data.batch_size
@@ -192,13 +123,21 @@ class MGDTask:
         return out
 
 
-def validate_mgd_config(config: ml_collections.ConfigDict) -> None:
-    """MGD-specific config checks, each naming the field."""
-    for section in ("mgd", "diffusion", "loss", "point_vae"):
+def validate(config: ml_collections.ConfigDict) -> None:
+    """MGD config checks, each naming the field."""
+    for section in ("diffusion", "loss"):
         if section not in config:
-            raise ValueError(f"an MGD config needs a config.{section} section (see configs/demo.py)")
+            raise ValueError(f"an MGD config needs a config.{section} section (see configs/mgd_base.py)")
+    if "point_vae" not in config.task:
+        raise ValueError("an MGD config needs config.task.point_vae (the point-VAE workdir)")
     unknown = set(config.loss.keys()) - set(losses.WEIGHT_KEYS)
     if unknown:
         raise ValueError(f"config.loss has unknown keys {sorted(unknown)}; known: {losses.WEIGHT_KEYS}")
     if config.diffusion.num_timesteps < 2:
         raise ValueError("config.diffusion.num_timesteps must be at least 2")
+
+
+def make_task(config: ml_collections.ConfigDict) -> Task:
+    """The MGD ``Task`` (datasets are checked first, then the point VAE)."""
+    t = MGDTask(config)
+    return Task(t.init, t.loss, t.train_sources, t.transform, t.evaluate)

@@ -1,63 +1,40 @@
-"""What the trainer trains: each task gives init, loss, data sources and an evaluation.
+"""The stage-1 point-VAE task (``config.task.name = "point_vae"``, ``configs/point_vae.py``).
 
-Selected by ``config.model.name``. The trainer only sees this small interface, so adding a model
-means adding a task, not touching the training loop.
+``config.model`` is the network (``backbone``, ``channels``, ``resolutions``, ``latent_features``,
+``input_scale`` meters -> model units); ``config.task`` holds ``num_points`` read per example,
+``kl_weight`` and ``kl_anneal_fraction``. Points are meters in the data, model units inside.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
-from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from mgd_jax import data_sources
+from mgd_jax.data import sources
 from mgd_jax.models import point_vae
-
-
-@dataclasses.dataclass(frozen=True)
-class Task:
-    init: Callable[[jax.Array, dict], Any]  # (rng, example batch) -> params
-    loss: Callable[..., tuple[jax.Array, dict]]  # (params, batch, rng, step) -> (loss, metrics)
-    train_sources: Callable[[], list]  # -> list[input_pipeline.Source]
-    transform: Callable[[dict], dict] | None  # per-example map before batching
-    evaluate: Callable[[Any, str], dict] | None  # (EMA params, workdir) -> results (JSON-able)
+from mgd_jax.objects.chamfer import chamfer_distance
+from mgd_jax.tasks import Task
 
 
 def validate(config: ml_collections.ConfigDict) -> None:
-    """Cross-field checks with messages that name the field."""
-    if config.model.name not in _TASKS:
-        raise ValueError(f"config.model.name='{config.model.name}' unknown; one of {sorted(_TASKS)}")
-    if config.total_steps <= 0:
-        raise ValueError(f"config.total_steps must be positive, got {config.total_steps}")
-    if config.optim.warmup_steps >= config.total_steps:
-        raise ValueError("config.optim.warmup_steps must be smaller than config.total_steps")
-    if not config.data.sources:
-        raise ValueError("config.data.sources is empty")
-    if len(config.data.weights) != len(config.data.sources):
-        raise ValueError("config.data.weights needs one weight per entry of config.data.sources")
-    if config.model.name == "point_vae":
-        pv = config.point_vae
-        if len(pv.channels) != len(pv.resolutions):
-            raise ValueError("config.point_vae.channels and .resolutions must have equal length")
-        if pv.backbone not in ("pvcnn", "pointnet"):
-            raise ValueError(f"config.point_vae.backbone must be 'pvcnn' or 'pointnet', got "
-                             f"'{pv.backbone}'")  # fmt: skip
-    if config.model.name == "mgd":
-        from mgd_jax import mgd_task
-
-        mgd_task.validate_mgd_config(config)
+    """Point-VAE config checks, each naming the field."""
+    net = config.model
+    if len(net.channels) != len(net.resolutions):
+        raise ValueError("config.model.channels and .resolutions must have equal length")
+    if net.backbone not in ("pvcnn", "pointnet"):
+        raise ValueError(f"config.model.backbone must be 'pvcnn' or 'pointnet', got "
+                         f"'{net.backbone}'")  # fmt: skip
 
 
-def _point_vae_task(config: ml_collections.ConfigDict) -> Task:
-    pv = config.point_vae
-    model = point_vae.PointVAE(tuple(pv.channels), tuple(pv.resolutions), pv.latent_features,
-                               backbone=pv.backbone, conv_impl=pv.conv_impl)  # fmt: skip
-    scale = float(pv.input_scale)  # meters -> model units
+def make_task(config: ml_collections.ConfigDict) -> Task:
+    """The point-VAE task: L1 reconstruction + annealed KL on ``config.task.num_points`` points."""
+    pv = config.task
+    model = point_vae.from_config(config.model)
+    scale = float(config.model.input_scale)  # meters -> model units
     kl_ramp = max(1, int(config.total_steps * pv.kl_anneal_fraction))
 
     def init(rng, batch):
@@ -74,31 +51,24 @@ def _point_vae_task(config: ml_collections.ConfigDict) -> Task:
 
     def train_sources():
         return [
-            data_sources.build_source(s, "train", w, pv.num_points, config.data.get("data_dir"))
+            sources.build_source(s, "train", w, pv.num_points, config.data.get("data_dir"))
             for s, w in zip(config.data.sources, config.data.weights)
         ]
 
     def transform(example):  # stored clouds are random surface samples: a prefix is a subset
         points = np.asarray(example["points"], np.float32)
         if points.shape[0] < pv.num_points:
-            raise ValueError(f"an example has {points.shape[0]} points; config.point_vae."
+            raise ValueError(f"an example has {points.shape[0]} points; config.task."
                              f"num_points={pv.num_points}")  # fmt: skip
         return {"points": points[: pv.num_points]}
 
     def evaluate(params, workdir: str) -> dict:
         """Chamfer distance (mm) of reconstructions of held-out objects, from the posterior mean
         and from a sampled latent; writes ``reconstructions.png`` (input | mean | sample)."""
-        src = None
-        for split in ("test", "validation"):  # held-out objects; small datasets may lack one
-            try:
-                src = data_sources.build_source(config.data.sources[0].split("@")[0], split, 1.0,
-                                                pv.num_points,
-                                                config.data.get("data_dir"))  # fmt: skip
-                break
-            except ValueError:
-                continue
+        src = sources.held_out_source(config.data.sources[0], pv.num_points,
+                                      config.data.get("data_dir"))  # fmt: skip
         if src is None:
-            return {"skipped": f"no test or validation split in {config.data.sources[0]}"}
+            return {"skipped": f"no validation or test split in {config.data.sources[0]}"}
         n = min(len(src.data), config.evals.num_objects)
         points = np.stack([src.data[i]["points"][: pv.num_points] for i in range(n)]) * scale
         results, recons = point_vae_reconstruction_report(model, params, points, scale,
@@ -128,7 +98,7 @@ def point_vae_reconstruction_report(model, params, points: np.ndarray, scale: fl
     def recon(p, key):
         mean = model.apply({"params": params}, p, sample=False).recon
         sample = model.apply({"params": params}, p, sample=True, rngs={"latent": key}).recon
-        return mean, sample, point_vae.chamfer_distance(mean, p), point_vae.chamfer_distance(sample, p)
+        return mean, sample, chamfer_distance(mean, p), chamfer_distance(sample, p)
 
     key = jax.random.PRNGKey(seed)
     outs = []
@@ -150,7 +120,7 @@ def point_vae_reconstruction_report(model, params, points: np.ndarray, scale: fl
 def render_reconstructions(path: str, inputs: np.ndarray, means: np.ndarray,
                            samples: np.ndarray, size: int = 256) -> None:  # fmt: skip
     """One row per object: input points | posterior-mean reconstruction | sampled; meters in."""
-    from mgd_jax import images, render
+    from mgd_jax import images, render  # rendering only when a report is asked for
 
     tiles, labels = [], []
     for i, clouds in enumerate(zip(inputs, means, samples)):
@@ -160,17 +130,3 @@ def render_reconstructions(path: str, inputs: np.ndarray, means: np.ndarray,
             tiles.append(view["color"])
             labels.append(f"object {i}: {name}")
     images.save_png(path, images.contact_sheet(tiles, ncols=3, labels=labels))
-
-
-def _mgd_task(config: ml_collections.ConfigDict) -> Task:
-    from mgd_jax import mgd_task
-
-    t = mgd_task.MGDTask(config)
-    return Task(t.init, t.loss, t.train_sources, t.transform, t.evaluate)
-
-
-_TASKS = {"point_vae": _point_vae_task, "mgd": _mgd_task}
-
-
-def get_task(config: ml_collections.ConfigDict) -> Task:
-    return _TASKS[config.model.name](config)

@@ -13,9 +13,11 @@ from __future__ import annotations
 import numpy as np
 import trimesh
 
-from mgd_jax import input_pipeline, objects
+from mgd_jax import objects
+from mgd_jax.data import input_pipeline
 
 _SPLIT_SEED = {"train": 0, "validation": 1_000_003, "test": 2_000_003}
+HELD_OUT_SPLITS = ("validation", "test")  # evaluation of a training run: first one that exists
 _PRIMITIVES = ("box", "sphere", "cylinder", "capsule", "cone")
 
 
@@ -80,3 +82,15 @@ def build_source(spec: str, split: str, weight: float = 1.0, num_points: int = 2
     raise ValueError(
         f"unknown data source '{spec}': use 'primitives:<count>' or 'tfds:<name>[@<split>]'"
     )
+
+
+def held_out_source(spec: str, num_points: int = 2048,
+                    data_dir: str | None = None) -> input_pipeline.Source | None:  # fmt: skip
+    """The first of ``HELD_OUT_SPLITS`` that ``spec``'s dataset has (any ``@split`` in ``spec`` is
+    dropped), or None when it has neither."""
+    for split in HELD_OUT_SPLITS:
+        try:
+            return build_source(spec.split("@")[0], split, 1.0, num_points, data_dir)
+        except ValueError:
+            continue
+    return None

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 from collections.abc import Callable
 from typing import Any
 
@@ -21,8 +20,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from mgd_jax import checkpoint, diffusion, export, hand
-from mgd_jax.mgd_task import FrozenPointVAE, load_point_vae
+from mgd_jax import diffusion, hand, trained
 from mgd_jax.models.mgd import MGD
 
 logger = logging.getLogger(__name__)
@@ -34,12 +32,12 @@ class Generator:
 
     config: ml_collections.ConfigDict
     params: Any  # MGD variables {"params": ...} (EMA)
-    vae: FrozenPointVAE
+    vae: trained.FrozenPointVAE
     hand_model: hand.HandModel
     step: int = 0
 
     def __post_init__(self):
-        self.model = MGD.from_config(self.config.mgd)
+        self.model = MGD.from_config(self.config.model)
         self.schedule = diffusion.make_schedule(int(self.config.diffusion.num_timesteps))
         model = self.model
 
@@ -56,51 +54,25 @@ class Generator:
         )
 
     @classmethod
-    def from_workdir(cls, workdir: str, point_vae_workdir: str | None = None,
-                     mano_path: str | None = None) -> Generator:  # fmt: skip
-        """Load the EMA parameters and config of an MGD training run.
+    def load(cls, path: str, mano_path: str | None = None,
+             point_vae_workdir: str | None = None) -> Generator:  # fmt: skip
+        """An export folder or an MGD training workdir, whichever ``path`` is
+        (``trained.load_mgd``: kind, hand fingerprint and parameter shapes checked).
 
         Args:
-          workdir: the MGD run folder (``launch.py --workdir``).
-          point_vae_workdir: overrides the run's ``config.point_vae.init``.
-          mano_path: overrides the run's hand model (must be the one it was trained with).
-        """
-        params, run_config, step = checkpoint.load_trained(workdir)
-        config = ml_collections.ConfigDict(run_config)
-        if config.get("model", {}).get("name") != "mgd":
-            raise ValueError(f"{workdir} is not an MGD run (model.name="
-                             f"'{config.get('model', {}).get('name')}')")  # fmt: skip
-        vae = load_point_vae(point_vae_workdir or config.point_vae.init)
-        hand_model = hand.load(mano_path or config.get("mano_path") or None)
-        params = {"params": jax.tree_util.tree_map(jnp.asarray, params)}
-        return cls(config, params, vae, hand_model, step)
-
-    @classmethod
-    def from_export(cls, path: str, mano_path: str | None = None) -> Generator:
-        """Load an inference checkpoint written by ``python -m mgd_jax.export``."""
-        meta, params, vae, hand_model = export.load(path, mano_path)
-        return cls(ml_collections.ConfigDict(meta["config"]), params, vae, hand_model,
-                   int(meta["step"]))  # fmt: skip
-
-    @classmethod
-    def load(cls, path: str, mano_path: str | None = None) -> Generator:
-        """An export folder or an MGD training workdir, whichever ``path`` is.
+          path: the export (``python -m mgd_jax.export --out``) or ``launch.py --workdir`` folder.
+          mano_path: the hand model (must be the one the model was trained with).
+          point_vae_workdir: a workdir only: overrides the run's ``config.task.point_vae``.
 
         Raises:
-          FileNotFoundError naming ``path`` when it is neither.
+          FileNotFoundError naming ``path`` when it is neither; ValueError as ``load_mgd``.
         """
-        if export.is_export(path):
-            return cls.from_export(path, mano_path)
-        if os.path.isdir(os.path.join(path, "checkpoints")):
-            return cls.from_workdir(path, mano_path=mano_path)
-        raise FileNotFoundError(
-            f"{path}: neither an export (no export.json) nor a training workdir (no checkpoints/); "
-            "give the folder of `python -m mgd_jax.export --out` or of `launch.py --workdir`"
-        )
+        mgd = trained.load_mgd(path, mano_path, point_vae_workdir)
+        return cls(mgd.config, mgd.params, mgd.vae, mgd.hand_model, mgd.step)
 
     @property
     def num_points(self) -> int:
-        return int(self.config.mgd.num_points)
+        return int(self.config.model.num_points)
 
     def _check_points(self, points_m: np.ndarray) -> np.ndarray:
         points_m = np.asarray(points_m, np.float32)
@@ -139,7 +111,7 @@ class Generator:
             z_o = self._encode(self.params, chunk)
             z = diffusion.sample_conditional(
                 self._denoise, self.schedule, jax.random.fold_in(key, i), z_o,
-                hand_shape=int(self.config.mgd.latent_dim),
+                hand_shape=int(self.config.model.latent_dim),
                 method=method, num_steps=num_steps if method == "ddim" else None,
                 guidance_scale=guidance,
             )  # fmt: skip
@@ -160,7 +132,7 @@ class Generator:
           all in the generated object's centric frame.
         """
         key = jax.random.PRNGKey(seed)
-        d = int(self.config.mgd.latent_dim)
+        d = int(self.config.model.latent_dim)
         poses, transs, points = [], [], []
         for i, start in enumerate(range(0, num, batch_size)):
             b = min(batch_size, num - start)

@@ -1,25 +1,28 @@
-"""The embedded-default demo: everything that runs without licensed files, end to end.
+"""The hand gallery: the hand model (procedural by default, or your MANO file) posed and rendered.
 
-    python -m mgd_jax.demo --workdir runs/demo [--mano /path/to/MANO_RIGHT.pkl]
+    python -m mgd_jax.hand_gallery [--workdir runs/hand_gallery] [--mano /path/to/MANO_RIGHT.pkl]
 
-Current stages (each cached in the workdir; a second run reuses finished outputs unless
-``--force``): export the hand model (``hand.npz``, ``hand_rest.obj``), pose it (flat, fist, relaxed
+Stages (cached in the workdir; a second run reuses finished outputs unless ``--force``): export the hand model (``hand.npz``, ``hand_rest.obj``), pose it (flat, fist, relaxed
 PCA mean, random poses inside the joint limits), render a gallery with color/depth/normal/edge maps,
 and write ``report.md``. Lengths are meters in every file written.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
 import time
+from collections.abc import Sequence
 
 import jax.numpy as jnp
 import numpy as np
 
-from mgd_jax import hand
+from absl import flags
+
+from mgd_jax import cli, hand
+
+logger = logging.getLogger(__name__)
 
 _VIEWS = ("front", "three_quarter", "top")
 
@@ -53,7 +56,7 @@ def named_poses(model: hand.HandModel, num_random: int, seed: int) -> dict[str, 
 
 def render_gallery(model, poses: dict[str, np.ndarray], workdir: str, size: int) -> dict:
     """Render every pose from a few views; write the gallery and condition maps as PNGs."""
-    from mgd_jax import render
+    from mgd_jax import images, render
 
     names = list(poses)
     posed = hand.forward(model, np.stack([poses[n] for n in names]), np.zeros((len(names), 3)))
@@ -72,13 +75,13 @@ def render_gallery(model, poses: dict[str, np.ndarray], workdir: str, size: int)
             labels.append(f"{name} / {view_name}")
         if name == "curl":
             cond = views[1]
-            maps = [cond["color"], render.depth_to_image(cond["depth"]),
-                    render.normal_to_image(cond["normal"]), cond["edge"]]  # fmt: skip
-            sheet = render.contact_sheet(maps, ncols=4, labels=["color", "depth", "normal", "edge"])
-            render.save_png(os.path.join(workdir, "condition_maps.png"), sheet)
-        logging.info("rendered %-20s (%d/%d)", name, i + 1, len(names))
-    gallery = render.contact_sheet(tiles, ncols=len(_VIEWS) * 2, labels=labels)
-    render.save_png(os.path.join(workdir, "hand_gallery.png"), gallery)
+            maps = [cond["color"], images.depth_to_image(cond["depth"]),
+                    images.normal_to_image(cond["normal"]), cond["edge"]]  # fmt: skip
+            sheet = images.contact_sheet(maps, ncols=4, labels=["color", "depth", "normal", "edge"])
+            images.save_png(os.path.join(workdir, "condition_maps.png"), sheet)
+        logger.info("rendered %-20s (%d/%d)", name, i + 1, len(names))
+    gallery = images.contact_sheet(tiles, ncols=len(_VIEWS) * 2, labels=labels)
+    images.save_png(os.path.join(workdir, "hand_gallery.png"), gallery)
     return stats
 
 
@@ -86,7 +89,7 @@ def write_report(workdir: str, model, stats: dict, seconds: float) -> str:
     joints = np.asarray(hand.forward(model, jnp.zeros((16, 3)), jnp.zeros(3)).joints)
     length_cm = 100 * float(np.linalg.norm(joints[18] - joints[0]))
     lines = [
-        "# mgd_jax demo report",
+        "# mgd_jax hand gallery",
         "",
         f"Hand model: `{model.name}` ({model.side}), {model.num_vertices} vertices, "
         f"{int(model.faces.shape[0])} faces, wrist to middle fingertip {length_cm:.1f} cm, "
@@ -110,21 +113,24 @@ def write_report(workdir: str, model, stats: dict, seconds: float) -> str:
     return path
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workdir", default="runs/demo", help="output folder (created)")
-    parser.add_argument("--mano", default=None, help="MANO_RIGHT.pkl or hand .npz (default: "
-                        "the procedural hand)")  # fmt: skip
-    parser.add_argument("--num_random", type=int, default=4, help="random poses in the gallery")
-    parser.add_argument("--size", type=int, default=320, help="render size, pixels")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--force", action="store_true", help="redo finished stages")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+FLAGS = flags.FlagValues()
+_F = {"flag_values": FLAGS}
+flags.DEFINE_string("workdir", "runs/hand_gallery", "output folder (created)", **_F)
+flags.DEFINE_string("mano", None, "MANO_RIGHT.pkl or hand .npz (default: the procedural hand)", **_F)
+flags.DEFINE_integer("num_random", 4, "random poses in the gallery", **_F)
+flags.DEFINE_integer("size", 320, "render size, pixels", **_F)
+flags.DEFINE_integer("seed", 0, "seed of the random poses", **_F)
+flags.DEFINE_bool("force", False, "redo finished stages", **_F)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run the command: the gallery, condition maps, hand files and report in ``--workdir``."""
+    cli.parse(FLAGS, argv, "python -m mgd_jax.hand_gallery", __doc__)
+    args = FLAGS
     start = time.time()
     os.makedirs(args.workdir, exist_ok=True)
     model = hand.load(args.mano)
-    logging.info("hand model %s: %d vertices", model.name, model.num_vertices)
+    logger.info("hand model %s: %d vertices", model.name, model.num_vertices)
     done_marker = os.path.join(args.workdir, "stages.json")
     done = {}
     if os.path.exists(done_marker) and not args.force:
@@ -133,7 +139,7 @@ def main(argv: list[str] | None = None) -> None:
     key = {"hand": hand.fingerprint(model), "num_random": args.num_random, "size": args.size,
            "seed": args.seed}  # fmt: skip
     if done.get("hand_gallery") == key:
-        logging.info("hand gallery: reusing finished stage in %s", args.workdir)
+        logger.info("hand gallery: reusing finished stage in %s", args.workdir)
     else:
         hand.save_npz(model, os.path.join(args.workdir, "hand.npz"))
         rest = hand.forward(model, jnp.zeros((16, 3)), jnp.zeros(3)).vertices
@@ -144,10 +150,10 @@ def main(argv: list[str] | None = None) -> None:
         done["hand_gallery"] = key
         with open(done_marker, "w") as f:
             json.dump(done, f, indent=1)
-        logging.info("wrote %s", report)
-    print(f"Demo outputs in {os.path.abspath(args.workdir)}: report.md, hand_gallery.png, "
+        logger.info("wrote %s", report)
+    print(f"Hand gallery in {os.path.abspath(args.workdir)}: report.md, hand_gallery.png, "
           "condition_maps.png, hand.npz, hand_rest.obj")
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

@@ -1,11 +1,11 @@
-"""The quickstart demo and rendering of the procedural hand."""
+"""The hand gallery command and rendering of the procedural hand."""
 
 import json
 import os
 
 import numpy as np
 
-from mgd_jax import demo, hand, render
+from mgd_jax import hand, hand_gallery, render
 
 
 def test_hand_render_foreground_covers_the_hand():
@@ -23,9 +23,9 @@ def test_hand_render_foreground_covers_the_hand():
     assert np.all(view["depth"][mask] > 0)
 
 
-def test_demo_writes_gallery_report_and_reuses_finished_stage(tmp_path, caplog):
-    workdir = str(tmp_path / "demo")
-    demo.main(["--workdir", workdir, "--num_random", "1", "--size", "96"])
+def test_hand_gallery_writes_gallery_report_and_reuses_finished_stage(tmp_path, caplog):
+    workdir = str(tmp_path / "gallery")
+    hand_gallery.main(["--workdir", workdir, "--num_random", "1", "--size", "96"])
     for name in ("report.md", "hand_gallery.png", "condition_maps.png", "hand.npz", "hand_rest.obj"):
         assert os.path.getsize(os.path.join(workdir, name)) > 100, name
     report = open(os.path.join(workdir, "report.md")).read()
@@ -37,6 +37,6 @@ def test_demo_writes_gallery_report_and_reuses_finished_stage(tmp_path, caplog):
         assert "hand_gallery" in json.load(f)
     stamp = os.path.getmtime(os.path.join(workdir, "hand_gallery.png"))
     caplog.set_level("INFO")
-    demo.main(["--workdir", workdir, "--num_random", "1", "--size", "96"])
+    hand_gallery.main(["--workdir", workdir, "--num_random", "1", "--size", "96"])
     assert os.path.getmtime(os.path.join(workdir, "hand_gallery.png")) == stamp
     assert "reusing finished stage" in caplog.text

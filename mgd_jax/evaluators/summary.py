@@ -1,0 +1,70 @@
+"""Metric names as users read them: Table-1 column order and titles, the ``--metrics`` list,
+summaries as JSON and Markdown.
+
+Results keep their units in their keys (``*_cm``, ``*_cm3``); ratios are fractions in the JSON
+and percentages in the tables.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mgd_jax.evaluators.api import METRICS, summarize
+
+# (result key, column title, scale for display) in the paper's Table 1 order, then the extras.
+COLUMNS = (
+    ("penetration_depth_cm", "Penetration depth (cm)", 1.0),
+    ("intersection_volume_cm3", "Intersection volume (cm^3)", 1.0),
+    ("sim_displacement_cm", "Simulation displacement (cm)", 1.0),
+    ("contact", "Contact ratio (%)", 100.0),
+    ("sim_stable", "Stable ratio (%)", 100.0),
+)
+# Metrics shown on best/worst contact sheets: metric name -> (result key, short label, unit).
+SHEET_METRICS = {
+    "penetration": ("penetration_depth_cm", "pen", "cm"),
+    "intersection": ("intersection_volume_cm3", "vol", "cm3"),
+    "simulation": ("sim_displacement_cm", "sim", "cm"),
+}
+
+
+def parse_metrics(text: str) -> tuple[str, ...]:
+    """A comma list of metric names (``""`` or ``"all"``: every metric), checked.
+
+    Raises:
+      ValueError listing the unknown names and the known ones.
+    """
+    if text.strip().lower() in ("", "all"):
+        return tuple(METRICS)
+    metrics = tuple(dict.fromkeys(m.strip() for m in text.split(",") if m.strip()))
+    unknown = sorted(set(metrics) - set(METRICS))
+    if unknown or not metrics:
+        raise ValueError(f"--metrics: unknown {unknown}; choose from {list(METRICS)}")
+    return metrics
+
+
+def jsonable(value) -> bool | int | float | list:
+    """One per-grasp result (scalar or array) as plain JSON values (floats as float64)."""
+    v = np.asarray(value)
+    if v.dtype == bool or np.issubdtype(v.dtype, np.integer):
+        return v.tolist()
+    return np.asarray(v, np.float64).tolist()
+
+
+def summary_table(results: dict, num_grasps: int, num_skipped: int) -> tuple[dict, str]:
+    """(summary dict, one-row Markdown table) of the available columns, in Table 1 order."""
+    stats = summarize(results)
+    summary = {"num_grasps": num_grasps, "num_skipped": num_skipped, "metrics": {}}
+    titles, cells = [], []
+    for key, title, scale in COLUMNS:
+        if key not in stats:
+            continue
+        mean, std = stats[key]["mean"], stats[key]["std"]
+        summary["metrics"][key] = {"title": title, "mean": mean, "std": std}
+        titles.append(title)
+        cells.append(f"{scale * mean:.2f} ± {scale * std:.2f}")
+    for key, st in stats.items():  # the rest (counts etc.) go to the JSON only
+        if key not in summary["metrics"]:
+            summary["metrics"][key] = {"mean": st["mean"], "std": st["std"]}
+    md = ("| " + " | ".join(titles) + " |\n| " + " | ".join("---" for _ in titles) + " |\n| "
+          + " | ".join(cells) + " |\n")  # fmt: skip
+    return summary, md

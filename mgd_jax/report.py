@@ -1,0 +1,178 @@
+"""The demo's report: metric tables, sample renders, training summaries, as Markdown and HTML.
+
+Lengths in the tables are cm, volumes cm³, Frechet distances cm² (``mgd_jax.evaluators``); hand
+parameters read from the sample sets are MANO axis-angle (radians) and meters.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+
+import numpy as np
+import trimesh
+
+from mgd_jax import evaluators, hand, images, objects, render
+
+
+SET_TITLES = {
+    "mgd_conditional": "MGD, conditional (unseen test objects)",
+    "mgd_sync_schedulers_conditional": "ablation: synchronous schedulers, conditional",
+    "mgd_no_object_only_conditional": "ablation: no object-only data, conditional",
+    "nearest_neighbour": "baseline: nearest-neighbour retrieval",
+    "ground_truth": "ground truth (synthetic test grasps)",
+    "mgd_joint": "MGD, joint (generated objects, alpha shapes)",
+}
+
+
+def metric_table(metrics: dict) -> str:
+    """Markdown table: one row per set, the evaluators' columns in Table 1 order + diversity."""
+    cols = [(k, t, s) for k, t, s in evaluators.COLUMNS
+            if any(k in m["metrics"] for m in metrics.values())]  # fmt: skip
+    head = ["set", "grasps"] + [t for _, t, _ in cols] + ["Entropy", "Cluster size",
+                                                           "Frechet to GT (cm²)"]  # fmt: skip
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    order = [k for k in SET_TITLES if k in metrics] + [k for k in metrics if k not in SET_TITLES]
+    for name in order:
+        m = metrics[name]
+        cells = [SET_TITLES.get(name, name), str(m["num_grasps"])]
+        for key, _, scale in cols:
+            v = m["metrics"].get(key)
+            cells.append("-" if v is None else f"{scale * v['mean']:.2f} ± {scale * v['std']:.2f}")
+        div = m.get("diversity", {})
+        cells.append(f"{div['entropy']:.2f}" if "entropy" in div else "-")
+        size = div.get("cluster_size_whitened", div.get("cluster_size_cm"))
+        cells.append(f"{size:.2f}" if size is not None else "-")
+        fd = m.get("frechet_to_ground_truth")
+        cells.append(f"{fd:.1f}" if fd is not None else "-")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_report(workdir: str, config, sizes: dict, trained: dict, metrics: dict,
+                 renders: dict, seconds: float, run_titles: dict[str, str]) -> tuple[str, str]:  # fmt: skip
+    """``report.md`` and ``report.html`` in the workdir; ``run_titles`` says what each training
+    run (other than the main model) changes."""
+    lines = ["# mgd_jax demo report", "",
+             f"Datasets (`{config.datasets.config}`): "
+             + "; ".join(f"{k}: " + ", ".join(f"{s}={n}" for s, n in v.items())
+                         for k, v in sizes.items()), "",
+             "## Metrics", "",
+             "Penetration, intersection, simulation and contact follow `mgd_jax.evaluators` (lengths "
+             "in cm, volumes in cm³). Diversity: k-means entropy and cluster size on whitened "
+             "joints; Frechet distance between Gaussians fitted to the 21 joint positions (cm), "
+             "in cm² as Frechet distances are, to the ground-truth test grasps.", "",
+             metric_table(metrics), "## Training", "",
+             "| run | what | held-out loss | held-out joint error (mm) |", "|---|---|---|---|"]  # fmt: skip
+    for run, res in trained.items():
+        if run == "point_vae":
+            continue
+        what = run_titles.get(run, "main model")
+        loss = res.get("heldout/loss")
+        err = res.get("heldout/cond/joints_mm")
+        lines.append(f"| {run} | {what} | {loss:.4f} | {err:.1f} |" if loss is not None
+                     else f"| {run} | {what} | - | - |")  # fmt: skip
+    pv = trained.get("point_vae", {})
+    if "chamfer_mm_mean" in pv:
+        lines += ["", f"Point VAE: Chamfer distance of held-out reconstructions "
+                  f"{pv['chamfer_mm_mean']:.2f} mm (posterior mean), "
+                  f"{pv['chamfer_mm_sampled_mean']:.2f} mm (sampled latent)."]  # fmt: skip
+    lines += ["", "## Samples", ""]
+    for title, png in renders.items():
+        lines += [f"### {title}", "", f"![{title}]({png})", ""]
+    lines += [f"Total time of this call: {seconds / 60:.1f} min."]
+    md = "\n".join(lines) + "\n"
+    md_path = os.path.join(workdir, "report.md")
+    with open(md_path, "w") as f:
+        f.write(md)
+    html_path = os.path.join(workdir, "report.html")
+    with open(html_path, "w") as f:
+        f.write(markdown_to_html(md))
+    return md_path, html_path
+
+
+def markdown_to_html(md: str) -> str:
+    """The report's small Markdown subset (headings, tables, images, paragraphs) as HTML."""
+    out = ["<!doctype html><html><head><meta charset='utf-8'><title>mgd_jax demo report</title>",
+           "<style>body{font-family:sans-serif;max-width:1100px;margin:auto}table{border-collapse:"
+           "collapse}td,th{border:1px solid #ccc;padding:3px 8px}img{max-width:100%}</style>",
+           "</head><body>"]  # fmt: skip
+    rows: list[list[str]] = []
+
+    def flush():
+        if rows:
+            out.append("<table>" + "".join(
+                "<tr>" + "".join(f"<{'th' if i == 0 else 'td'}>{html.escape(c)}</{'th' if i == 0 else 'td'}>"
+                                 for c in r) + "</tr>" for i, r in enumerate(rows)) + "</table>")  # fmt: skip
+            rows.clear()
+
+    for line in md.splitlines():
+        if line.startswith("|"):
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            if not all(set(c) <= {"-"} for c in cells):
+                rows.append(cells)
+            continue
+        flush()
+        if line.startswith("#"):
+            level = len(line) - len(line.lstrip("#"))
+            out.append(f"<h{level}>{html.escape(line[level:].strip())}</h{level}>")
+        elif line.startswith("!["):
+            alt, _, rest = line[2:].partition("](")
+            out.append(f"<p><img alt='{html.escape(alt)}' src='{html.escape(rest.rstrip(')'))}'></p>")
+        elif line.strip():
+            out.append(f"<p>{html.escape(line)}</p>")
+    flush()
+    out.append("</body></html>")
+    return "\n".join(out)
+
+
+def render_sets(config, workdir: str, hand_model, ids: list[str],
+                meshes: list[trimesh.Trimesh]) -> dict[str, str]:  # fmt: skip
+    """Contact sheets (``<workdir>/<set>.png``) of conditional (main model) and joint samples and
+    the ground truth; ``ids``/``meshes`` are the test objects (meters). Returns {title: file}."""
+    size, n = int(config.report.render_size), int(config.report.num_renders)
+    out = {}
+    for name, title in (("mgd_conditional", "conditional"), ("mgd_joint", "joint"),
+                        ("ground_truth", "ground truth")):  # fmt: skip
+        path = os.path.join(workdir, "samples", f"{name}.npz")
+        if not os.path.exists(path):
+            continue
+        data = np.load(path)
+        if "object_index" in data:  # one grasp per object first, then the next one
+            order = np.lexsort((np.arange(len(data["pose"])), _rank_within(data["object_index"])))
+        else:
+            order = np.arange(len(data["pose"]))
+        tiles, labels = [], []
+        for i in order[:n]:
+            verts = np.asarray(hand.forward(hand_model, data["pose"][i], data["trans"][i]).vertices)
+            hand_mesh = hand.to_trimesh(verts, hand_model)
+            if "points" in data:
+                obj = objects.alpha_shape_or_none(data["points"][i])
+                items, pts = ([hand_mesh, obj] if obj is not None else [hand_mesh]), None
+                if obj is None:
+                    pts = [data["points"][i]]
+                view = render.render_views(items, points=pts, views=["three_quarter"],
+                                           size=(size, size))[0]  # fmt: skip
+                labels.append(f"joint #{i}")
+            else:
+                j = int(data["object_index"][i])
+                view = render.render_views([hand_mesh, meshes[j]], views=["three_quarter"],
+                                           size=(size, size))[0]  # fmt: skip
+                labels.append(f"{ids[j]}")
+            tiles.append(view["color"])
+        if tiles:
+            png = os.path.join(workdir, f"{name}.png")
+            images.save_png(png, images.contact_sheet(tiles, ncols=min(4, len(tiles)),
+                                                      labels=labels))  # fmt: skip
+            out[title] = os.path.basename(png)
+    return out
+
+
+def _rank_within(groups: np.ndarray) -> np.ndarray:
+    """For each element, how many earlier elements share its group (0, 1, 2, ...)."""
+    rank = np.zeros(len(groups), int)
+    seen: dict[int, int] = {}
+    for i, g in enumerate(groups):
+        rank[i] = seen.get(int(g), 0)
+        seen[int(g)] = rank[i] + 1
+    return rank
