@@ -2,7 +2,7 @@
 
 Usage::
 
-    model = MGD.from_config(config.mgd)
+    model = MGD.from_config(config.model)
     params = model.init({"params": key}, pose, trans, latent_points)      # every parameter at once
     z_h = model.apply(params, pose, trans, method=MGD.encode_hand)
     x0 = model.apply(params, z, t, False, method=MGD.denoise, rngs={"dropout": key})
@@ -14,7 +14,7 @@ trained here. The object tokenizer ignores point order, so ``decode_object`` ret
 its own order: compare it with the VAE latents by an order-free loss (e.g. Chamfer), not per row.
 ``deterministic`` is a Python bool (static under ``jit``).
 
-Config keys read from the ``config.mgd`` section (see :func:`default_config`):
+Config keys read from the ``config.model`` section of an MGD run (see :func:`default_config`):
 
   latent_dim        d_h = d_o, tokenizer output size                        (512)
   tokenizer_hidden  hidden width of every tokenizer/detokenizer 2-layer MLP (1024)
@@ -51,7 +51,7 @@ from mgd_jax.models.tokenizers import (
 
 
 def default_config() -> ml_collections.ConfigDict:
-    """The ``config.mgd`` section at paper scale (d = 512, MLP hidden 1024, MDM transformer)."""
+    """The MGD ``config.model`` section at paper scale (d = 512, MLP hidden 1024, MDM transformer)."""
     return ml_collections.ConfigDict(
         {
             "latent_dim": 512,
@@ -112,11 +112,11 @@ class MGD(nn.Module):
 
     @classmethod
     def from_config(cls, config: ml_collections.ConfigDict) -> MGD:
-        """Build from a ``config.mgd`` section; unknown keys raise, naming the key."""
+        """Build from an MGD ``config.model`` section; unknown keys raise, naming the key."""
         fields = {f for f in cls.__dataclass_fields__ if f not in ("parent", "name")}
         unknown = set(config.keys()) - fields
         if unknown:
-            raise ValueError(f"config.mgd has unknown keys {sorted(unknown)}")
+            raise ValueError(f"config.model has unknown keys {sorted(unknown)}")
         kwargs = dict(config.to_dict())
         if "point_features" in kwargs:
             kwargs["point_features"] = tuple(kwargs["point_features"])
