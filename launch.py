@@ -6,7 +6,9 @@
     python launch.py --config=configs/point_vae.py:tiny --workdir=/tmp/pv --config.total_steps=10
 
 Flags only: a config with an ``experiment`` field runs ``mgd_jax.experiment`` (every stage of the
-demo); any other config is one training run of ``mgd_jax.train.train_and_evaluate``.
+demo); any other config is one training run of ``mgd_jax.train.train_and_evaluate``. A workdir
+whose checkpoints cannot be restored with the given config (e.g. after a shape-changing edit) is
+an error naming the fields that differ; ``--fresh`` moves them aside and starts again.
 """
 
 from collections.abc import Sequence
@@ -21,6 +23,9 @@ FLAGS = flags.FlagValues()
 config_flags.DEFINE_config_file("config", None, "Config file (configs/*.py[:arg]).",
                                 flag_values=FLAGS, lock_config=True)  # fmt: skip
 flags.DEFINE_string("workdir", None, "Run folder: checkpoints, metrics, config.", flag_values=FLAGS)
+flags.DEFINE_bool("fresh", False, "Training configs: move the workdir's checkpoints aside "
+                  "(checkpoints.replaced-N, nothing is deleted) and start at step 0.",
+                  flag_values=FLAGS)  # fmt: skip
 flags.mark_flags_as_required(["config", "workdir"], flag_values=FLAGS)
 
 
@@ -32,11 +37,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     if "experiment" in config:
         from mgd_jax import experiment
 
+        if FLAGS.fresh:
+            raise ValueError("--fresh applies to one training run; for the demo, use a new --workdir")
         experiment.run(config, FLAGS.workdir)
     else:
         from mgd_jax import train
 
-        train.train_and_evaluate(config, FLAGS.workdir)
+        train.train_and_evaluate(config, FLAGS.workdir, fresh=FLAGS.fresh)
 
 
 if __name__ == "__main__":

@@ -114,9 +114,53 @@ class Checkpointer:
                 )  # fmt: skip
         return None
 
+    def saved_config(self) -> dict | None:
+        """The config stored with the newest step whose config item reads, or None."""
+        for step in reversed(self.all_steps()):
+            try:
+                restored = self._manager.restore(
+                    step, args=ocp.args.Composite(config=ocp.args.JsonRestore())
+                )
+                return dict(restored.config)
+            except Exception:  # a damaged step: try the one before
+                continue
+        return None
+
     def close(self) -> None:
         self._manager.wait_until_finished()
         self._manager.close()
+
+
+def config_differences(saved: dict, current: dict, limit: int = 12) -> list[str]:
+    """``config.<field>: saved -> current`` for every leaf field that differs (at most ``limit``)."""
+
+    def flat(tree, prefix="config"):
+        if isinstance(tree, dict):
+            out = {}
+            for k, v in tree.items():
+                out.update(flat(v, f"{prefix}.{k}"))
+            return out
+        return {prefix: list(tree) if isinstance(tree, tuple) else tree}
+
+    a, b = flat(saved), flat(json.loads(json.dumps(current, default=str)))
+    diffs = [f"{k}: {a.get(k, '(absent)')!r} -> {b.get(k, '(absent)')!r}"
+             for k in sorted(set(a) | set(b)) if a.get(k, "(absent)") != b.get(k, "(absent)")]  # fmt: skip
+    return diffs[:limit] + ([f"... and {len(diffs) - limit} more"] if len(diffs) > limit else [])
+
+
+def move_aside(workdir: str) -> str:
+    """Rename ``<workdir>/checkpoints`` to ``checkpoints.replaced-N`` (nothing is deleted);
+    returns the new path."""
+    directory = os.path.abspath(os.path.join(workdir, "checkpoints"))
+    n = 1
+    while os.path.exists(f"{directory}.replaced-{n}"):
+        n += 1
+    os.rename(directory, f"{directory}.replaced-{n}")
+    return f"{directory}.replaced-{n}"
+
+
+class CheckpointMismatchError(ValueError):
+    """The workdir holds checkpoints, but none can be restored with the given config."""
 
 
 def load_trained(workdir: str, which: str = "ema_params") -> tuple[Any, dict, int]:

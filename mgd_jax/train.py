@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
+from jax.experimental.multihost_utils import sync_global_devices
 
 from mgd_jax import checkpoint, sharding, tasks
 from mgd_jax.data import input_pipeline
@@ -81,7 +82,8 @@ def _fmt_eta(seconds: float) -> str:
 
 
 def train_and_evaluate(
-    config: ml_collections.ConfigDict, workdir: str, stop_at_step: int | None = None
+    config: ml_collections.ConfigDict, workdir: str, stop_at_step: int | None = None,
+    fresh: bool = False,
 ) -> TrainState:
     """Train ``config.task.name`` for ``config.total_steps``, resuming from ``workdir`` if possible.
 
@@ -90,15 +92,19 @@ def train_and_evaluate(
       workdir: run folder; the same folder always resumes.
       stop_at_step: end this call early at that step (saving a checkpoint), e.g. to train in
         slices on time-limited jobs; the schedule still follows ``config.total_steps``.
+      fresh: move the workdir's checkpoints aside (``checkpoints.replaced-N``) and start at step
+        0; without it, a workdir whose checkpoints cannot be restored with ``config`` is an error.
 
     Returns:
       The final TrainState (replicated arrays).
+
+    Raises:
+      checkpoint.CheckpointMismatchError naming the workdir and the config fields that differ,
+      when it holds checkpoints and none can be restored (nothing is deleted).
     """
     tasks.validate(config)
     os.makedirs(workdir, exist_ok=True)
     is_host0 = jax.process_index() == 0
-    if is_host0:
-        checkpoint.write_json(os.path.join(workdir, "config.json"), json.loads(config.to_json_best_effort()))
     task = tasks.get_task(config)
     mesh = sharding.make_mesh(config.get("num_devices", None))
     per_process_batch = sharding.check_batch_size(config.data.batch_size, mesh)
@@ -120,9 +126,28 @@ def train_and_evaluate(
 
     repl = sharding.replicated(mesh)
     state = jax.jit(init_state, out_shardings=repl)(init_rng)
+    if fresh and os.path.isdir(os.path.join(workdir, "checkpoints")):
+        if is_host0:
+            logger.warning("--fresh: moved the old checkpoints to %s", checkpoint.move_aside(workdir))
+        sync_global_devices("mgd_jax: checkpoints moved aside")
     ckpt = checkpoint.Checkpointer(workdir, max_to_keep=config.ckpt.max_to_keep,
                                    async_save=config.ckpt.async_save)  # fmt: skip
     restored = ckpt.restore_latest(state)
+    if restored is None and ckpt.all_steps():
+        saved = ckpt.saved_config()
+        steps = ckpt.all_steps()
+        ckpt.close()
+        data_iter.close()
+        diffs = checkpoint.config_differences(saved or {}, config.to_dict())
+        raise checkpoint.CheckpointMismatchError(
+            f"{workdir} holds checkpoints (steps {steps}) but none can be restored with this "
+            "config; " + (f"the fields that differ from the checkpoint's config: {'; '.join(diffs)}"
+                          if diffs else "their files are unreadable")
+            + ". Resume with the config it was trained with, choose another --workdir, or pass "
+            "--fresh to move the old checkpoints aside (nothing is deleted) and start afresh"
+        )  # fmt: skip
+    if is_host0:  # after the check above: a refused config never overwrites the run's own
+        checkpoint.write_json(os.path.join(workdir, "config.json"), json.loads(config.to_json_best_effort()))
     if restored is not None:
         step0, state, data_state = restored
         data_iter.set_state(data_state)

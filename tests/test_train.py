@@ -143,3 +143,21 @@ def test_sections_of_the_earlier_layout_are_refused_with_their_new_place():
         config.point_vae = {"num_points": 256}
     with pytest.raises(ValueError, match=r"config.point_vae: this section moved to config.model"):
         train.train_and_evaluate(config, "/tmp/unused-run")
+
+
+def test_a_changed_config_never_restarts_silently_nor_deletes_checkpoints(tmp_path):
+    workdir = str(tmp_path / "run")
+    train.train_and_evaluate(tiny(2), workdir)
+    before = sorted(os.listdir(os.path.join(workdir, "checkpoints")))
+    config_json = open(os.path.join(workdir, "config.json")).read()
+    changed = tiny(4, **{"model.channels": (8, 16)})  # other parameter shapes: not restorable
+    with pytest.raises(checkpoint.CheckpointMismatchError) as err:
+        train.train_and_evaluate(changed, workdir)
+    assert workdir in str(err.value) and "config.model.channels: [8, 8] -> [8, 16]" in str(err.value)
+    assert "--fresh" in str(err.value)
+    assert sorted(os.listdir(os.path.join(workdir, "checkpoints"))) == before
+    assert open(os.path.join(workdir, "config.json")).read() == config_json
+    # --fresh: the old checkpoints move aside whole, the new run starts at step 0.
+    state = train.train_and_evaluate(changed, workdir, fresh=True)
+    assert int(state.step) == 4
+    assert sorted(os.listdir(os.path.join(workdir, "checkpoints.replaced-1"))) == before
