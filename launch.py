@@ -9,6 +9,10 @@ Flags only: a config with an ``experiment`` field runs ``mgd_jax.experiment`` (e
 demo); any other config is one training run of ``mgd_jax.train.train_and_evaluate``. A workdir
 whose checkpoints cannot be restored with the given config (e.g. after a shape-changing edit) is
 an error naming the fields that differ; ``--fresh`` moves them aside and starts again.
+
+Several hosts run the same command on every host: with ``--coordinator_address=host0:port
+--num_processes=N --process_id=i``, or with no extra flags under SLURM, Open MPI or a Cloud TPU
+slice; each process reads its own rows of every global batch and checkpoints are written once.
 """
 
 from collections.abc import Sequence
@@ -26,24 +30,36 @@ flags.DEFINE_string("workdir", None, "Run folder: checkpoints, metrics, config."
 flags.DEFINE_bool("fresh", False, "Training configs: move the workdir's checkpoints aside "
                   "(checkpoints.replaced-N, nothing is deleted) and start at step 0.",
                   flag_values=FLAGS)  # fmt: skip
+flags.DEFINE_string("coordinator_address", None, "Several hosts: host:port of process 0 "
+                    "(with --num_processes and --process_id); SLURM, Open MPI and Cloud TPU "
+                    "slices are detected without flags.", flag_values=FLAGS)  # fmt: skip
+flags.DEFINE_integer("num_processes", None, "Several hosts: the number of processes.",
+                     flag_values=FLAGS)  # fmt: skip
+flags.DEFINE_integer("process_id", None, "Several hosts: this process's rank, 0-based.",
+                     flag_values=FLAGS)  # fmt: skip
 flags.mark_flags_as_required(["config", "workdir"], flag_values=FLAGS)
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+def main(argv: Sequence[str] | None = None):
+    """Run the command; returns the final TrainState (training) or the report path (demo)."""
     rest = cli.parse(FLAGS, argv, "python launch.py", __doc__)
     if rest:
         raise ValueError(f"unexpected arguments: {rest}")
+    from mgd_jax import sharding
+
+    sharding.initialize_distributed(FLAGS.coordinator_address, FLAGS.num_processes,
+                                    FLAGS.process_id)  # fmt: skip
     config = FLAGS.config
     if "experiment" in config:
         from mgd_jax import experiment
 
         if FLAGS.fresh:
             raise ValueError("--fresh applies to one training run; for the demo, use a new --workdir")
-        experiment.run(config, FLAGS.workdir)
+        return experiment.run(config, FLAGS.workdir)
     else:
         from mgd_jax import train
 
-        train.train_and_evaluate(config, FLAGS.workdir, fresh=FLAGS.fresh)
+        return train.train_and_evaluate(config, FLAGS.workdir, fresh=FLAGS.fresh)
 
 
 if __name__ == "__main__":

@@ -207,8 +207,10 @@ def train_and_evaluate(
         ckpt.close()
         preempt.restore_handlers()
     if step >= config.total_steps and task.evaluate is not None:
-        results = task.evaluate(state.ema_params, workdir)
-        if is_host0:
+        if is_host0:  # on this host's copy of the (replicated) EMA parameters
+            results = task.evaluate(sharding.local_copy(state.ema_params), workdir)
             checkpoint.write_json(os.path.join(workdir, "eval.json"), results)
-        logger.info("evaluation: %s", results)
+            logger.info("evaluation: %s", results)
+        if jax.process_count() > 1:
+            sync_global_devices("mgd_jax: evaluation written")
     return state

@@ -64,6 +64,10 @@ def make_dataset(
 ) -> grain.IterDataset:
     """Mix sources by weight into an endless, shuffled, batched dataset for this process.
 
+    The global stream does not depend on the number of processes: with P processes and a global
+    batch B, process i's k-th batch is rows [i B/P, (i+1) B/P) of the global batch k that one
+    process would read, so a run on any number of hosts sees the same data.
+
     Args:
       sources: the sources; weights need not sum to 1.
       batch_size: per-process batch size (global batch / process count).
@@ -83,17 +87,17 @@ def make_dataset(
             raise ValueError(f"source '{s.name}' has non-positive weight {s.weight}")
     pi = jax.process_index() if process_index is None else process_index
     pc = jax.process_count() if process_count is None else process_count
-    parts = []
-    for k, s in enumerate(sources):
-        ds = grain.MapDataset.source(s.data)
-        if pc > 1:
-            ds = ds[pi::pc]
-        parts.append(ds.shuffle(seed=seed + 7919 * k).repeat())
+    parts = [grain.MapDataset.source(s.data).shuffle(seed=seed + 7919 * k).repeat()
+             for k, s in enumerate(sources)]  # fmt: skip
     weights = [s.weight for s in sources]
     ds = parts[0] if len(parts) == 1 else grain.MapDataset.mix(parts, weights)
     if transform is not None:
         ds = ds.map(transform)
+    # One global stream of examples whatever the number of processes: global batch k holds
+    # elements [k B, (k+1) B), and process i reads its rows, the (k pc + i)-th per-process batch.
     ds = ds.batch(batch_size, drop_remainder=True)
+    if pc > 1:
+        ds = ds[pi::pc]
     return ds.to_iter_dataset()
 
 
