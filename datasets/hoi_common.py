@@ -22,14 +22,6 @@ if TYPE_CHECKING:
     from mgd_jax.hand import HandModel
 
 
-def rest_root_joint(model: HandModel, betas: np.ndarray | None = None) -> np.ndarray:
-    """Rest-pose root joint J0 = (J_regressor (v_template + shapedirs betas))[0], meters (3,)."""
-    v = np.asarray(model.v_template, np.float64)
-    if betas is not None:
-        v = v + np.asarray(model.shapedirs, np.float64) @ np.asarray(betas, np.float64)
-    return np.asarray(model.j_regressor, np.float64)[0] @ v
-
-
 def load_hand_model(mano_path: str | None, dataset: str) -> HandModel:
     """The hand model used for J0: the user's MANO file, or the procedural hand with a warning."""
     from mgd_jax import hand

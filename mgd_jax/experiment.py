@@ -154,7 +154,8 @@ def mgd_run_configs(config, workdir: str, data_dir: str | None) -> dict[str, ml_
     return runs
 
 
-def sample_sets(config, workdir: str, data_dir: str | None, runs: dict, stages: Stages) -> dict:
+def sample_sets(config, workdir: str, data_dir: str | None, runs: dict, stages: Stages,
+                hand_model) -> dict:  # fmt: skip
     """Write samples/<set>.npz for every set; returns {set: path}."""
     from mgd_jax.generator import Generator
 
@@ -163,7 +164,7 @@ def sample_sets(config, workdir: str, data_dir: str | None, runs: dict, stages: 
     s = config.sampling
     hoi_name = config.runs.mgd.data.sources[0].removeprefix("tfds:").split("@")[0]
     num_points = int(config.runs.mgd.model.num_points)
-    test = hoi.grouped_grasps(hoi.tfds_split(hoi_name, "test", data_dir), num_points)
+    test = hoi.grouped_grasps(hoi.tfds_split(hoi_name, "test", data_dir), num_points, hand_model)
     if not test:
         raise ValueError(f"{hoi_name}: the test split has no grasps to condition on")
     ids = sorted(test)
@@ -199,7 +200,8 @@ def sample_sets(config, workdir: str, data_dir: str | None, runs: dict, stages: 
     gt_trans = np.concatenate([test[i]["trans"] for i in ids])
     gt_index = np.concatenate([np.full(len(test[i]["pose"]), j) for j, i in enumerate(ids)])
     save("ground_truth", pose=gt_pose, trans=gt_trans, object_index=gt_index)
-    train_set = hoi.grouped_grasps(hoi.tfds_split(hoi_name, "train", data_dir), num_points)
+    train_set = hoi.grouped_grasps(hoi.tfds_split(hoi_name, "train", data_dir), num_points,
+                                   hand_model)  # fmt: skip
     nn = nearest_neighbour_grasps(test, train_set, k, config.seed)
     save("nearest_neighbour", pose=np.concatenate([nn[i]["pose"] for i in ids]),
          trans=np.concatenate([nn[i]["trans"] for i in ids]), object_index=object_index)  # fmt: skip
@@ -293,7 +295,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> str:
     for name, run_config in runs.items():
         trained[name] = _train(name, run_config, os.path.join(workdir, name), stages)
 
-    sample_sets(config, workdir, data_dir, runs, stages)
+    sample_sets(config, workdir, data_dir, runs, stages, hand_model)
     metrics = evaluate_sets(config, workdir, hand_model, stages)
     ids, meshes, _ = load_sample_objects(workdir)
     renders = report.render_sets(config, workdir, hand_model, ids, meshes)

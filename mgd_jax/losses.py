@@ -123,6 +123,22 @@ def distance_field(
     return nearest - joints[:, :, None, :]
 
 
+def hand_shape(batch: dict) -> tuple[jnp.ndarray | None, jnp.ndarray]:
+    """(betas (B, 10) or None, wrist offset (B, 3) meters) of a batch; zeros when absent."""
+    offset = batch.get("wrist_offset")
+    if offset is None:
+        offset = jnp.zeros_like(batch["trans"])
+    return batch.get("betas"), offset
+
+
+def ground_truth_hand(hand_model: HandModel, batch: dict):
+    """The hand the loss compares with: the stored hand of each example,
+    ``forward(pose, trans - wrist_offset, betas)`` (``trans`` is the mean-shape translation the
+    model generates; see ``tasks.mgd.mgd_example``). Vertices and joints in meters."""
+    betas, offset = hand_shape(batch)
+    return hand_forward(hand_model, batch["pose"], batch["trans"] - offset, betas)
+
+
 def masked_mean(values: jnp.ndarray, mask: jnp.ndarray) -> jnp.ndarray:
     """Mean of ``values`` (B,) over examples where ``mask`` (B,) bool is true; 0 if none is."""
     total = jnp.sum(jnp.where(mask, values, 0.0))
@@ -238,6 +254,8 @@ def mgd_loss(
       batch: ``points`` (B, P, 3) object surface points, meters, object-centric frame;
         ``pose`` (B, 16, 3) MANO axis-angle, radians; ``trans`` (B, 3) meters;
         ``is_hoi`` (B,) float32, 1 = hand-object example, 0 = object-only (pose/trans ignored).
+        Optional ``betas`` (B, 10) and ``wrist_offset`` (B, 3) meters: the examples' hand shapes
+        (``tasks.mgd.mgd_example``); the joint terms then pose both hands with them.
       rng: one key; split here into timestep, noise and dropout keys.
       model: the ``MGD`` module.
       hand_model: MANO-layout hand for joint positions (``hand.forward``).
@@ -280,11 +298,13 @@ def mgd_loss(
     z0, x0, pose_hat, trans_hat, latent_hat = model.apply(
         params, method=run, rngs={"dropout": k_drop} if train else {}
     )
-    joints_hat = hand_forward(hand_model, pose_hat, trans_hat).joints  # (2B, 21, 3)
-    joints_true = jax.lax.stop_gradient(hand_forward(hand_model, pose, trans).joints)
-
     def twice(x):
         return jnp.concatenate([x, x])
+
+    betas, offset = hand_shape(batch)
+    joints_hat = hand_forward(hand_model, pose_hat, trans_hat - twice(offset),
+                              None if betas is None else twice(betas)).joints  # (2B, 21, 3)
+    joints_true = jax.lax.stop_gradient(ground_truth_hand(hand_model, batch).joints)
 
     pred = {"z_h": x0["hand"], "pose": pose_hat, "trans": trans_hat, "joints": joints_hat}
     target = {"z_h": twice(z0["hand"]), "pose": twice(pose), "trans": twice(trans)}

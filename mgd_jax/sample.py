@@ -169,7 +169,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     skipped: list[dict] = []
     if args.mode == "conditional":
         objs, skipped = collect_objects(args.objects, args.units, gen.num_points, args.data_dir,
-                                        args.max_objects)  # fmt: skip
+                                        args.max_objects, model)  # fmt: skip
         rows = np.repeat(np.arange(len(objs)), args.num_per_object)
         points = np.stack([o.points[: gen.num_points] for o in objs])[rows]
         total = len(rows)

@@ -15,8 +15,9 @@ from scipy.spatial.transform import Rotation
 from datasets.arctic_objects import arctic_objects
 from datasets.grab import grab
 from datasets.oakink_shape import oakink_shape
-from mgd_jax import build_dataset, hand
+from mgd_jax import build_dataset, hand, losses
 from mgd_jax.hand import fixtures
+from mgd_jax.tasks import mgd as mgd_task
 
 
 def _text(x):
@@ -164,6 +165,50 @@ def test_grab_builds_hands_in_the_object_frame(grab_tree, tmp_path, caplog):
         assert sorted(frames) == [0, 3, 5]
 
 
+def _check_training_hand(model, example, expected_joints):
+    """The hand the MGD loss sees for a stored example, and the mean-shape hand MGD generates,
+    against the dataset's hand (21, 3) meters: joints within 0.1 mm, wrist exactly."""
+    ex = mgd_task.mgd_example(example, 2048, model)
+    batch = {k: np.asarray(v)[None] for k, v in ex.items()}
+    seen = np.asarray(losses.ground_truth_hand(model, batch).joints)[0]
+    np.testing.assert_allclose(seen, expected_joints, atol=1e-4)
+    generated = _joints(model, ex["pose"], ex["trans"])  # betas 0, as sampled grasps are exported
+    np.testing.assert_allclose(generated[0], expected_joints[0], atol=1e-5)
+
+
+def test_grab_subject_template_becomes_betas_and_the_wrist_stays(grab_tree, tmp_path, caplog):
+    """GRAB's hands use the subject's template mesh (rhand.vtemp): with the file present, the
+    stored betas reproduce it and the hand the loss sees is the recorded hand."""
+    root, sequences = grab_tree
+    model = hand.load(None)
+    betas = np.random.default_rng(3).normal(0, 1.0, 10)
+    vtemp = np.asarray(model.v_template, np.float64) + np.asarray(model.shapedirs, np.float64) @ betas
+    template = root / "tools" / "subject_meshes" / "male" / "s1_rhand.ply"
+    template.parent.mkdir(parents=True, exist_ok=True)
+    trimesh.Trimesh(vtemp, np.asarray(model.faces), process=False).export(template)
+    data_dir = tmp_path / "tfds"
+    try:
+        builder = grab.Grab(data_dir=str(data_dir), config="stride1", file_format="array_record")
+        builder.download_and_prepare(
+            download_config=tfds.download.DownloadConfig(manual_dir=str(root))
+        )
+    finally:
+        template.unlink()
+    e = _read("grab/stride1", data_dir)["test"][0]  # the mug sequence of subject s1
+    np.testing.assert_allclose(e["betas"], betas, atol=1e-4)
+    seq = sequences["mug_drink_1"]
+    fullpose = seq["rhand"]["params"]["fullpose"].reshape(GRAB_T, 15, 3)
+    t = int(np.argmin(np.abs(fullpose - e["pose"][1:]).sum(axis=(1, 2))))
+    rh = seq["rhand"]["params"]
+    world = _joints(model, np.concatenate([rh["global_orient"][t][None], fullpose[t]]),
+                    rh["transl"][t], betas)  # MANO with v_template=vtemp  # fmt: skip
+    r = Rotation.from_rotvec(seq["object"]["params"]["global_orient"][t]).as_matrix()
+    expected = (world - seq["object"]["params"]["transl"][t]) @ r.T - GRAB_OBJECTS["mug"][1]
+    np.testing.assert_allclose(_joints(model, e["pose"], e["trans"], e["betas"]), expected,
+                               atol=2e-5)  # fmt: skip
+    _check_training_hand(model, e, expected)
+
+
 def test_grab_missing_root_and_bad_sequence_name_the_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="GRAB root"):
         grab.sequence_paths(str(tmp_path))
@@ -290,6 +335,7 @@ def test_oakink_builds_with_a_mano_file(oak_tree, tmp_path, caplog):
             shift = np.array([0.135, 0.0, 0.0]) if oid == "s11001" else np.zeros(3)
             np.testing.assert_allclose(_joints(model, e["pose"], e["trans"], e["betas"]),
                                        oikit + shift, atol=2e-5)  # fmt: skip
+            _check_training_hand(model, e, oikit + shift)
             intent = {"A01001": {"use", "hold"}, "s11001": {"use"}, "C12001": {"handover"}}[oid]
             assert _text(e["source"]).split("/")[-1] in intent
 

@@ -158,3 +158,32 @@ def test_demo_tiny_pipeline_end_to_end_and_reuse(tmp_path, caplog):
                             f"--workdir={workdir}"], cwd=ROOT, capture_output=True, text=True,
                            timeout=1800)  # fmt: skip
     assert again.returncode == 0 and "reusing finished stage" in again.stderr
+
+
+OTHER_HAND = {"hand_model": "mano:MANO_RIGHT.pkl", "hand_fingerprint": "f" * 64}
+
+
+def test_datasets_built_with_another_hand_are_refused(trained, monkeypatch):
+    """Training, sampling on a dataset split and the experiment's evaluation sets all refuse a
+    dataset whose hand fingerprint is not the run's, naming both and the fix."""
+    from mgd_jax import tasks
+    from mgd_jax.data import hoi, input_pipeline, sources
+
+    root, config = trained
+    rows = toy_mgd.hoi_examples(4, 0)
+    monkeypatch.setattr(sources, "build_source", lambda spec, split, w=1.0, *a: input_pipeline.Source(
+        f"{spec}:{split}", rows, w, metadata=OTHER_HAND))  # fmt: skip
+    with pytest.raises(ValueError, match=r"built with hand 'mano:MANO_RIGHT.pkl' \(fingerprint "
+                                         r"ffffffffffff\).*procedural-v1.*--config.mano_path"):
+        tasks.get_task(config)
+    from mgd_jax import sample
+
+    with pytest.raises(ValueError, match="built with hand 'mano:MANO_RIGHT.pkl'"):
+        sample.main([f"--checkpoint={root / 'mgd'}", "--objects=tfds:fake@test",
+                     f"--out={root / 'refused'}", "--no_progress"])  # fmt: skip
+
+    class Split(list):
+        dataset_info = type("Info", (), {"metadata": OTHER_HAND, "full_name": "fake/1.0.0"})
+
+    with pytest.raises(ValueError, match="fake/1.0.0 was built with hand"):
+        hoi.grouped_grasps(Split(rows), 64, hand_model=__import__("mgd_jax").hand.load(None))

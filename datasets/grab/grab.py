@@ -25,8 +25,12 @@ visualize_grab.py``, ``grab/grab_preprocessing.py``, ``tools/objectmodel.py``):
   - The right-hand MANO of GRAB is created with ``flat_hand_mean=True`` (``grab_preprocessing.py``
     builds it with ``smplx.create(..., model_type='mano', flat_hand_mean=True)``), so ``fullpose``
     is already the absolute finger pose that ``mgd_jax.hand.forward`` takes. GRAB stores the
-    subject's hand shape as a template mesh (``rhand.vtemp``), not as betas; we write
-    ``betas = 0`` (the paper fixes the mean shape) and ignore ``vtemp``.
+    subject's hand shape as a template mesh (``rhand.vtemp``, a path relative to the GRAB root,
+    e.g. ``tools/subject_meshes/male/s1_rhand.ply``; GrabNet builds the hand with
+    ``v_template=vtemp``), not as betas. We fit ``betas`` to it (least squares in the model's
+    shape space) and place the hand so that its wrist is exactly the subject's
+    (``J0 = J_regressor[0] vtemp``); when the file is missing, or has another vertex count than
+    the hand model, the mean shape is used (``betas = 0``) with a warning.
   - Objects: ``ObjectModel.forward`` computes ``verts = v_template @ R(global_orient) + transl``
     (row vectors), i.e. x_world = R_o x_obj + t_o with R_o = R(global_orient)^T. Meshes are in
     meters.
@@ -65,10 +69,12 @@ import os
 
 import numpy as np
 import tensorflow_datasets as tfds
+import trimesh
 from scipy.spatial.transform import Rotation
 
-from datasets.hoi_common import HOIBuilder, hoi_example, rest_root_joint
+from datasets.hoi_common import HOIBuilder, hoi_example
 from mgd_jax import objects
+from mgd_jax.hand import rest_root_joint
 from mgd_jax.objects import examples
 
 RIGHT_HAND_CONTACT_IDS = (22,) + tuple(range(41, 56))  # R_Hand, R_Index1 .. R_Thumb3
@@ -152,6 +158,7 @@ def read_sequence(path: str) -> dict:
         "contact": frames("contact.object", None),
         "finger_pose": None,
         "hand_pca": None,
+        "vtemp": str(data["rhand"].get("vtemp", "")) if isinstance(data.get("rhand"), dict) else "",
     }
     params = data["rhand"]["params"]
     if "fullpose" in params:
@@ -195,6 +202,7 @@ def hand_to_object_frame(
     obj_transl: np.ndarray,
     root_joint: np.ndarray,
     center: np.ndarray,
+    model_root_joint: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Express MANO global parameters in the object-centric frame.
 
@@ -203,18 +211,29 @@ def hand_to_object_frame(
       hand_transl: (T, 3) MANO ``transl`` in the world, meters.
       obj_rotation: (T, 3, 3) R_o with x_world = R_o x_obj + t_o.
       obj_transl: (T, 3) t_o, meters.
-      root_joint: (3,) rest root joint J0 of the hand model (at the betas used), meters.
+      root_joint: (3,) rest root joint J0 of the recorded hand (its template), meters.
       center: (3,) object-centric offset c (x_c = x_obj - c), meters.
+      model_root_joint: (3,) J0' of the hand the stored parameters are for (the model at the
+        stored betas); default ``root_joint``.
 
     Returns:
-      orient (T, 3) axis-angle of R_o^T R_h, transl (T, 3) = R_o^T (J0 + t_h - t_o) - c - J0.
+      orient (T, 3) axis-angle of R_o^T R_h, transl (T, 3) = R_o^T (J0 + t_h - t_o) - c - J0':
+      the stored hand's wrist is the recorded hand's wrist.
     """
     r_t = np.swapaxes(obj_rotation, -1, -2)
     r_h = Rotation.from_rotvec(hand_orient).as_matrix()
     orient = Rotation.from_matrix(r_t @ r_h).as_rotvec()
     root_world = root_joint + hand_transl - obj_transl
-    transl = np.einsum("tij,tj->ti", r_t, root_world) - center - root_joint
+    model_root = root_joint if model_root_joint is None else model_root_joint
+    transl = np.einsum("tij,tj->ti", r_t, root_world) - center - model_root
     return orient, transl
+
+
+def fit_betas(model, vtemp: np.ndarray) -> np.ndarray:
+    """(10,) betas whose shape-blended template is nearest (least squares) to ``vtemp`` (V, 3)."""
+    dirs = np.asarray(model.shapedirs, np.float64).reshape(-1, np.shape(model.shapedirs)[-1])
+    delta = (np.asarray(vtemp, np.float64) - np.asarray(model.v_template, np.float64)).reshape(-1)
+    return np.linalg.lstsq(dirs, delta, rcond=None)[0]
 
 
 def grab_object_rotation(global_orient: np.ndarray) -> np.ndarray:
@@ -268,11 +287,31 @@ class Grab(HOIBuilder):
 
         return self._cached(cache, name, load, f"{path}: object '{name}'")
 
+    @staticmethod
+    def _subject_shape(root: str, vtemp: str, model):
+        """(betas (10,), recorded J0 (3,), model J0 at those betas (3,)) of a subject's template;
+        the mean shape, with a warning, when the template cannot be used."""
+        path = os.path.join(root, vtemp) if vtemp else ""
+        try:
+            if not path or not os.path.isfile(path):
+                raise ValueError("file not found")
+            verts = np.asarray(trimesh.load(path, process=False, force="mesh").vertices, np.float64)
+            if verts.shape != np.shape(model.v_template):
+                raise ValueError(f"{len(verts)} vertices, the hand model has {model.num_vertices}")
+        except (ValueError, OSError) as e:
+            logging.warning("grab: hand template %s unusable (%s); using the mean shape (betas 0)",
+                            path or "(none given)", e)  # fmt: skip
+            j0 = rest_root_joint(model)
+            return np.zeros(10), j0, j0
+        betas = fit_betas(model, verts)
+        recorded = np.asarray(model.j_regressor, np.float64)[0] @ verts
+        return betas, recorded, rest_root_joint(model, betas)
+
     def _generate_examples(self, root, items, model, cache):
         from mgd_jax import hand
 
         stride = self.builder_config.frame_stride
-        root_joint = rest_root_joint(model)
+        shapes: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         skipped = kept = seen = 0
         for subject, path in items:
             try:
@@ -296,10 +335,13 @@ class Grab(HOIBuilder):
                 logging.warning("grab: skipping %s: no 'rhand.params.fullpose', and PCA "
                                 "coefficients need the MANO basis (--mano_path)", path)  # fmt: skip
                 continue
+            if seq["vtemp"] not in shapes:
+                shapes[seq["vtemp"]] = self._subject_shape(root, seq["vtemp"], model)
+            betas, root_joint, model_root = shapes[seq["vtemp"]]
             orient, transl = hand_to_object_frame(
                 seq["hand_orient"][frames], seq["hand_transl"][frames],
                 grab_object_rotation(seq["obj_orient"][frames]), seq["obj_transl"][frames],
-                root_joint, center,
+                root_joint, center, model_root,
             )  # fmt: skip
             pose = np.concatenate([orient[:, None], fingers.reshape(-1, 15, 3)], axis=1)
             stem = os.path.splitext(os.path.basename(path))[0]
@@ -307,7 +349,7 @@ class Grab(HOIBuilder):
                 kept += 1
                 yield (
                     f"{subject}/{stem}/{t:05d}",
-                    hoi_example(obj_example, pose[i], transl[i], np.zeros(10)),
+                    hoi_example(obj_example, pose[i], transl[i], betas),
                 )
         logging.info("grab: kept %d right-hand contact frames of %d strided frames", kept, seen)
         if skipped:

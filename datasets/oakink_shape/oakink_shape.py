@@ -62,8 +62,9 @@ import tensorflow_datasets as tfds
 import trimesh
 from scipy.spatial.transform import Rotation
 
-from datasets.hoi_common import HOIBuilder, hoi_example, rest_root_joint
+from datasets.hoi_common import HOIBuilder, hoi_example
 from mgd_jax import objects
+from mgd_jax.hand import rest_root_joint
 from mgd_jax.objects import examples
 
 INTENTS = {"0001": "use", "0002": "hold", "0003": "liftup", "0004": "handover"}

@@ -28,6 +28,7 @@ class Source:
     name: str
     data: Sequence[Example]  # anything with __len__ and __getitem__ (tfds.data_source works)
     weight: float = 1.0
+    metadata: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # e.g. hand_fingerprint
 
 
 def tfds_source(name: str, split: str, data_dir: str | None = None, weight: float = 1.0) -> Source:
@@ -51,7 +52,8 @@ def tfds_source(name: str, split: str, data_dir: str | None = None, weight: floa
             f": build it first with `python -m mgd_jax.build_dataset datasets/{folder}{where}` "
             f"({type(e).__name__}: {e})"
         ) from e
-    return Source(name=f"{name}:{split}", data=data, weight=weight)
+    metadata = dict(getattr(getattr(data, "dataset_info", None), "metadata", None) or {})
+    return Source(name=f"{name}:{split}", data=data, weight=weight, metadata=metadata)
 
 
 def make_dataset(

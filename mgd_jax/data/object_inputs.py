@@ -84,19 +84,22 @@ def load_object_file(path: str, rel: str, units: str, num_points: int):
 
 
 def collect_objects(spec: str, units: str, num_points: int, data_dir: str | None = None,
-                    max_objects: int | None = None) -> tuple[list[ObjectInput], list[dict]]:  # fmt: skip
+                    max_objects: int | None = None,
+                    hand_model=None) -> tuple[list[ObjectInput], list[dict]]:  # fmt: skip
     """Objects named by ``--objects``: ``(objects, skipped [{"source", "reason"}])``.
 
     A single file that fails raises; in a folder or dataset, bad entries are skipped and listed.
+    With ``hand_model``, a hand-object dataset must have been built with that hand.
 
     Raises:
       FileNotFoundError: no such file or folder; ValueError: unknown units, a bad single file, an
-      empty folder, or a folder in which every file failed (all reasons listed).
+      empty folder, a folder in which every file failed (all reasons listed), or a dataset built
+      with another hand model.
     """
     if units not in objects.UNIT_SCALE:
         raise ValueError(f"--units must be one of {sorted(objects.UNIT_SCALE)}, got {units!r}")
     if spec.startswith("tfds:"):
-        return _dataset_objects(spec, num_points, data_dir, max_objects)
+        return _dataset_objects(spec, num_points, data_dir, max_objects, hand_model)
     if os.path.isfile(spec):
         points, mesh, center = load_object_file(spec, os.path.basename(spec), units, num_points)
         name = safe_name(os.path.splitext(os.path.basename(spec))[0], set())
@@ -129,11 +132,17 @@ def collect_objects(spec: str, units: str, num_points: int, data_dir: str | None
     return out, skipped
 
 
-def _dataset_objects(spec: str, num_points: int, data_dir: str | None, max_objects: int | None):
+def _dataset_objects(spec: str, num_points: int, data_dir: str | None, max_objects: int | None,
+                     hand_model=None):  # fmt: skip
     name, at, split = spec[len("tfds:"):].partition("@")
     if not at:
         raise ValueError(f"--objects {spec}: name the split, e.g. tfds:{name}@test")
-    data = sources.build_source(f"tfds:{name}", split, 1.0, num_points, data_dir).data
+    src = sources.build_source(f"tfds:{name}", split, 1.0, num_points, data_dir)
+    if hand_model is not None:
+        sources.check_hand(src.metadata, src.name, hand_model,
+                           "Sample it with a model trained with that hand, or rebuild the dataset "
+                           "with this model's MANO file (--mano_path).")  # fmt: skip
+    data = src.data
     out, skipped, seen, taken = [], [], set(), set()
     for i in range(len(data)):
         ex = data[i]

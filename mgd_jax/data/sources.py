@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import trimesh
 
-from mgd_jax import objects
+from mgd_jax import hand, objects
 from mgd_jax.data import input_pipeline
 
 _SPLIT_SEED = {"train": 0, "validation": 1_000_003, "test": 2_000_003}
@@ -94,3 +94,25 @@ def held_out_source(spec: str, num_points: int = 2048,
         except ValueError:
             continue
     return None
+
+
+def check_hand(metadata, dataset: str, model: hand.HandModel, fix: str) -> None:
+    """Refuse a hand-object dataset built with another hand model than ``model``.
+
+    Args:
+      metadata: the dataset's metadata (``Source.metadata``, ``dataset_info.metadata``); datasets
+        without a ``hand_fingerprint`` (object-only ones) pass.
+      dataset: its name, for the message.
+      fix: what the user should do, e.g. the flag that selects the hand.
+
+    Raises:
+      ValueError naming both hand models, both fingerprints and ``fix``.
+    """
+    recorded = (metadata or {}).get("hand_fingerprint")
+    ours = hand.fingerprint(model)
+    if recorded and recorded != ours:
+        raise ValueError(
+            f"{dataset} was built with hand '{metadata.get('hand_model', '?')}' (fingerprint "
+            f"{recorded[:12]}), but this run's hand is '{model.name}' ({ours[:12]}): the stored "
+            f"translations fit the other hand's wrist. {fix}"
+        )

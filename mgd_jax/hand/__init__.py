@@ -16,8 +16,10 @@ from mgd_jax.hand.kinematics import (
     forward,
     forward_jit,
     full_pose,
+    mean_shape_trans,
     pca_to_pose,
     posed_vertices,
+    rest_root_joint,
     rodrigues,
 )
 from mgd_jax.hand.limits import (
@@ -29,6 +31,7 @@ from mgd_jax.hand.limits import (
 from mgd_jax.hand.model import (
     JOINT_NAMES,
     MANO_PARENTS,
+    NUM_BETAS,
     HandModel,
     HandOutput,
     fingerprint,
@@ -105,6 +108,7 @@ def to_trimesh(vertices, model: HandModel):
 __all__ = [
     "JOINT_NAMES",
     "MANO_PARENTS",
+    "NUM_BETAS",
     "HandModel",
     "HandOutput",
     "build_procedural_hand",
@@ -118,6 +122,8 @@ __all__ = [
     "load",
     "pca_to_pose",
     "posed_vertices",
+    "mean_shape_trans",
+    "rest_root_joint",
     "read_mano_pickle",
     "read_npz",
     "rodrigues",

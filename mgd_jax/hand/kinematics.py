@@ -147,6 +147,34 @@ def forward(
     )
 
 
+def rest_root_joint(model: HandModel, betas=None) -> np.ndarray:
+    """Rest-pose root (wrist) joint ``J0 = J_regressor[0] (v_template + shapedirs betas)``.
+
+    Args:
+      betas: (..., K) shape coefficients, or None for the mean shape.
+
+    Returns:
+      (..., 3) float64 meters. MANO rotates the hand about J0 and then adds ``trans``, so the
+      posed wrist is at ``J0(betas) + trans`` whatever the pose.
+    """
+    v = np.asarray(model.v_template, np.float64)
+    j0 = np.asarray(model.j_regressor, np.float64)[0]
+    if betas is None:
+        return j0 @ v
+    dirs = np.einsum("v,vck->ck", j0, np.asarray(model.shapedirs, np.float64))  # (3, K)
+    return j0 @ v + np.asarray(betas, np.float64) @ dirs.T
+
+
+def mean_shape_trans(model: HandModel, trans, betas) -> np.ndarray:
+    """The translation that puts a mean-shape hand's wrist where the hand of shape ``betas`` has
+    it: ``trans + J0(betas) - J0(0)``; (..., 3) meters in, (..., 3) float32 out.
+
+    The wrist (and the rotation about it) then match exactly; fingers differ only by the shape.
+    """
+    offset = rest_root_joint(model, betas) - rest_root_joint(model)
+    return (np.asarray(trans, np.float64) + offset).astype(np.float32)
+
+
 def posed_vertices(model: HandModel, pose, trans, betas=None, batch: int = 256) -> np.ndarray:
     """Posed hand vertices as numpy float64, ``batch`` hands per call (bounded memory).
 

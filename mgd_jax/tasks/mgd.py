@@ -9,8 +9,16 @@ one batch (DESIGN §5):
 
   points   (N, 3) float32  object surface points, meters, object-centric frame (first N stored)
   pose     (16, 3) float32 MANO axis-angle, radians (zeros for object-only examples)
-  trans    (3,) float32    meters (zeros for object-only examples)
+  trans    (3,) float32    meters, for the MEAN-SHAPE hand: the stored ``trans`` plus
+                           ``J0(betas) - J0(0)``, so the wrist is where the dataset puts it
+                           (``hand.mean_shape_trans``); zeros for object-only examples
+  betas    (10,) float32   the stored shape (zeros when the source has none)
+  wrist_offset (3,) float32 ``J0(betas) - J0(0)``, meters: the loss poses the hand it compares
+                           as ``forward(pose, trans - wrist_offset, betas)``, the stored hand
   is_hoi   () float32      1 for a hand-object example, 0 for object-only
+
+MGD generates ``pose`` and the mean-shape ``trans``: a generated grasp posed with betas 0 has its
+wrist where a training hand of any shape had it.
 
 An example is HOI when its source stores a hand (``pose``) and, where the source says so
 (``has_hand`` in mgd_synthetic), that flag is set. Object datasets (mgd_objects, shapenet,
@@ -35,22 +43,37 @@ from mgd_jax.tasks import Task
 logger = logging.getLogger(__name__)
 
 
-def mgd_example(example: dict, num_points: int) -> dict:
-    """One source example -> the MGD layout (module docstring); numpy in, numpy out."""
+def mgd_example(example: dict, num_points: int, hand_model: hand.HandModel | None = None) -> dict:
+    """One source example -> the MGD layout (module docstring); numpy in, numpy out.
+
+    ``hand_model`` (the run's) turns stored betas into the mean-shape ``trans`` and the
+    ``wrist_offset``; without it the betas are taken as zeros.
+    """
     points = np.asarray(example["points"], np.float32)
     if points.shape[0] < num_points:
         raise ValueError(f"example has {points.shape[0]} points, config.model.num_points={num_points}")
     has_pose = "pose" in example
     is_hoi = has_pose and bool(np.asarray(example.get("has_hand", True)))
-    zeros = has_pose and not is_hoi
-    return {
-        "points": points[:num_points],
-        "pose": np.zeros((16, 3), np.float32) if not has_pose or zeros
-        else np.asarray(example["pose"], np.float32),
-        "trans": np.zeros(3, np.float32) if not has_pose or zeros
-        else np.asarray(example["trans"], np.float32),
-        "is_hoi": np.float32(is_hoi),
-    }  # fmt: skip
+    out = {"points": points[:num_points], "pose": np.zeros((16, 3), np.float32),
+           "trans": np.zeros(3, np.float32), "betas": np.zeros(hand.NUM_BETAS, np.float32),
+           "wrist_offset": np.zeros(3, np.float32), "is_hoi": np.float32(is_hoi)}  # fmt: skip
+    if not is_hoi:
+        return out
+    out["pose"] = np.asarray(example["pose"], np.float32)
+    trans = np.asarray(example["trans"], np.float32)
+    betas = np.asarray(example.get("betas", out["betas"]), np.float32)
+    if hand_model is None or not betas.any():
+        out["trans"] = trans
+        return out
+    offset = hand.rest_root_joint(hand_model, betas) - hand.rest_root_joint(hand_model)
+    out["betas"] = betas
+    out["trans"] = (trans + offset).astype(np.float32)  # hand.mean_shape_trans
+    out["wrist_offset"] = offset.astype(np.float32)
+    return out
+
+
+FIX_HAND = ("Set --config.mano_path to the MANO file the dataset was built with, or rebuild the "
+            "dataset with `python -m mgd_jax.build_dataset ... --mano_path=<this run's MANO file>`.")
 
 
 class MGDTask:
@@ -68,6 +91,8 @@ class MGDTask:
         self.model = MGD.from_config(config.model)
         self.schedule = diffusion.make_schedule(config.diffusion.num_timesteps)
         self.hand_model = hand.load(config.get("mano_path") or None)
+        for src in self.sources:
+            sources.check_hand(src.metadata, src.name, self.hand_model, FIX_HAND)
 
     def init(self, rng: jax.Array, batch: dict) -> Any:
         latent = self.vae.encode(batch["points"])
@@ -94,7 +119,7 @@ class MGDTask:
                 for s, w in zip(d.sources, d.weights)]  # fmt: skip
 
     def transform(self, example: dict) -> dict:
-        return mgd_example(example, self.config.model.num_points)
+        return mgd_example(example, self.config.model.num_points, self.hand_model)
 
     def evaluate(self, params, workdir: str) -> dict:
         """Held-out loss (deterministic: dropout off, fixed timesteps and noise) on the HOI
