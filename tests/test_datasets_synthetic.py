@@ -116,6 +116,27 @@ def test_a_failing_object_is_skipped_and_counted(tmp_path, monkeypatch, caplog):
     assert "failed and is skipped" in caplog.text
 
 
+def test_shards_split_the_objects_and_merge_into_one_build(tmp_path, monkeypatch):
+    """Two workers (`build_dataset --shard=i/2`) share the objects; the plain build that follows
+    reads every finished object and synthesises nothing again."""
+    from mgd_jax import build_dataset
+
+    fake = FakeSynthesize()
+    monkeypatch.setattr(mgd_synthetic.grasps, "synthesize_objects", fake)
+    data_dir = str(tmp_path / "tfds")
+    for i in (0, 1):
+        build_dataset.main(["datasets/mgd_synthetic", "--config=tiny", f"--data_dir={data_dir}",
+                            f"--shard={i}/2"])  # fmt: skip
+    assert len(fake.calls) == len(set(fake.calls)) == 3 * 2  # each object once, by one worker
+    with pytest.raises(ValueError, match="--shard=2/2"):
+        build_dataset.main(["datasets/mgd_synthetic", "--config=tiny", f"--data_dir={data_dir}",
+                            "--shard=2/2"])  # fmt: skip
+    merged = FakeSynthesize()
+    _build(tmp_path, merged, monkeypatch)
+    assert merged.calls == []
+    assert len(_read(tmp_path, "train")) > 0
+
+
 @pytest.mark.slow
 def test_tiny_build_with_the_real_optimiser(tmp_path):
     builder = mgd_synthetic.MgdSynthetic(data_dir=str(tmp_path / "tfds"), config="tiny",

@@ -19,9 +19,16 @@ object-only examples (``has_hand`` False, pose and trans zero): the train object
 ``extra_objects_per_family`` further shapes that have no grasps, as object-only data does in the
 paper (HOI pairs train everything, object-only data the object part).
 
-Resumable: each object's synthesis is saved in ``<data_dir>/downloads/mgd_synthetic_work/<config>``
-as soon as it finishes; an interrupted build re-run with the same command continues from there
-and never drops finished objects. An object whose synthesis fails is logged and counted, and the
+Resumable: each object's synthesis is saved in ``<data_dir>/downloads/mgd_synthetic_work/<config>/
+<hand>-<settings>`` as soon as it finishes; an interrupted build re-run with the same command
+continues from there and never drops finished objects.
+
+On a cluster, split the synthesis by object ranges with any job runner (e.g. a SLURM array), each
+worker writing into the same work folder, then build once (it only reads the finished objects):
+
+    python -m mgd_jax.build_dataset datasets/mgd_synthetic --config=full --data_dir=$SHARED \
+        --shard=$SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT      # every worker, in parallel
+    python -m mgd_jax.build_dataset datasets/mgd_synthetic --config=full --data_dir=$SHARED An object whose synthesis fails is logged and counted, and the
 build goes on. Acceptance rates per family are logged and stored in the dataset's metadata
 (``synthesis_stats``).
 """
@@ -93,6 +100,54 @@ class MgdSynthetic(tfds.core.GeneratorBasedBuilder):
         self._mano_path = mano_path
         super().__init__(**kwargs)
 
+    def _work_dir(self, download_dir: str, model) -> str:
+        """The per-object cache, keyed by hand model and every synthesis setting: a changed
+        setting never reuses grasps made under others."""
+        cfg = self.builder_config
+        settings = json.dumps([cfg.grasps_per_object, cfg.optimiser_steps, _BASE_SEED,
+                               dataclasses.asdict(self._grasp_config())], sort_keys=True)  # fmt: skip
+        key = hand.fingerprint(model)[:12] + "-" + examples.stable_seed(settings).to_bytes(4, "little").hex()
+        work = os.path.join(download_dir, "mgd_synthetic_work", cfg.name, key)
+        os.makedirs(work, exist_ok=True)
+        return work
+
+    def _grasp_config(self) -> grasps.GraspConfig:
+        return grasps.GraspConfig(steps=self.builder_config.optimiser_steps)
+
+    def _jobs(self) -> list[tuple[str, str, int]]:
+        """(split, family, object index) of every object with grasps, in a fixed order."""
+        cfg = self.builder_config
+        return [(split, family, i) for split, r in _object_ranges(cfg.per_family).items()
+                for family in cfg.families for i in r]  # fmt: skip
+
+    def synthesize_shard(self, shard: int, num_shards: int, download_dir: str | None = None) -> dict:
+        """Synthesise (or find cached) the objects ``shard, shard + num_shards, ...`` of the job
+        list into the work folder, without writing the dataset; a later plain build merges every
+        shard's objects. Returns ``{"objects", "accepted", "candidates", "failed"}`` of this shard.
+
+        Raises:
+          ValueError when ``shard`` is not in ``0..num_shards-1``.
+        """
+        if not 0 <= shard < num_shards:
+            raise ValueError(f"--shard={shard}/{num_shards}: the shard index must be in 0..{num_shards - 1}")
+        model = hand.load(self._mano_path or None)
+        work = self._work_dir(download_dir or os.path.join(self.data_dir_root, "downloads"), model)
+        jobs = self._jobs()[shard::num_shards]
+        out = {"objects": len(jobs), "accepted": 0, "candidates": 0, "failed": []}
+        for _, family, i in tqdm.tqdm(jobs, desc=f"mgd_synthetic shard {shard}/{num_shards}",
+                                      unit="object"):  # fmt: skip
+            try:
+                r = _synthesize_object(work, model, family, _BASE_SEED + i, self.builder_config,
+                                       self._grasp_config())  # fmt: skip
+            except Exception as e:  # one bad object must not end a long job
+                logging.error("mgd_synthetic: %s/%d failed: %s: %s", family, _BASE_SEED + i,
+                              type(e).__name__, e)  # fmt: skip
+                out["failed"].append(f"{family}/{_BASE_SEED + i}")
+                continue
+            out["accepted"] += int(r["accepted"].sum())
+            out["candidates"] += len(r["accepted"])
+        return out
+
     def _info(self) -> tfds.core.DatasetInfo:
         return self.dataset_info_from_configs(
             features=hoi_synthetic_features(), metadata=tfds.core.MetadataDict()
@@ -101,17 +156,11 @@ class MgdSynthetic(tfds.core.GeneratorBasedBuilder):
     def _split_generators(self, dl_manager):
         cfg = self.builder_config
         model = hand.load(self._mano_path or None)
-        # Cached per hand model and per synthesis parameters: a changed config never reuses
-        # grasps made under other settings.
-        params = json.dumps([cfg.grasps_per_object, cfg.optimiser_steps, _BASE_SEED], sort_keys=True)
-        work = os.path.join(dl_manager.download_dir, "mgd_synthetic_work", cfg.name,
-                            hand.fingerprint(model)[:12] + "-" + examples.stable_seed(params).to_bytes(4, "little").hex())  # fmt: skip
-        os.makedirs(work, exist_ok=True)
+        work = self._work_dir(os.fspath(dl_manager.download_dir), model)
         ranges = _object_ranges(cfg.per_family)
-        jobs = [(split, family, i) for split, r in ranges.items() for family in cfg.families
-                for i in r]  # fmt: skip
+        jobs = self._jobs()
         results, failed = {}, []
-        grasp_config = grasps.GraspConfig(steps=cfg.optimiser_steps)
+        grasp_config = self._grasp_config()
         bar = tqdm.tqdm(jobs, desc="mgd_synthetic: synthesising grasps", unit="object")
         for split, family, i in bar:
             seed = _BASE_SEED + i

@@ -33,12 +33,12 @@ def load_builder_class(path: str) -> type:
     return classes[0]
 
 
-def build(path: str, config: str | None = None, data_dir: str | None = None,
-          manual_dir: str | None = None, mano_path: str | None = None):  # fmt: skip
-    """Build (or reuse, when already complete) ``datasets/<name>`` as array_record.
+def make_builder(path: str, config: str | None = None, data_dir: str | None = None,
+                 mano_path: str | None = None):  # fmt: skip
+    """The ``tfds`` builder of ``datasets/<name>`` (array_record), not yet prepared.
 
-    Returns:
-      The prepared ``tfds`` builder (``builder.info.splits`` has the sizes).
+    Raises:
+      TypeError when ``mano_path`` is given to a builder that does not pose hands.
     """
     cls = load_builder_class(path)
     kwargs = {"file_format": "array_record", "data_dir": data_dir}
@@ -48,6 +48,16 @@ def build(path: str, config: str | None = None, data_dir: str | None = None,
         if "mano_path" not in inspect.signature(cls.__init__).parameters:
             raise TypeError(f"--mano_path: {cls.__name__} does not use a hand model")
         kwargs["mano_path"] = mano_path
-    builder = cls(**kwargs)
+    return cls(**kwargs)
+
+
+def build(path: str, config: str | None = None, data_dir: str | None = None,
+          manual_dir: str | None = None, mano_path: str | None = None):  # fmt: skip
+    """Build (or reuse, when already complete) ``datasets/<name>`` as array_record.
+
+    Returns:
+      The prepared ``tfds`` builder (``builder.info.splits`` has the sizes).
+    """
+    builder = make_builder(path, config, data_dir, mano_path)
     builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=manual_dir))
     return builder
