@@ -74,6 +74,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.evaluation = ml_collections.ConfigDict()
     config.evaluation.metrics = ("penetration", "intersection", "simulation", "contact")
     config.evaluation.num_workers = 2
+    config.evaluation.simulator = "mujoco"  # or "pybullet": the published test (slower)
     config.evaluation.max_grasps = 256  # per evaluated set (random subset beyond that)
 
     config.report = ml_collections.ConfigDict()

@@ -206,6 +206,9 @@ flags.DEFINE_string("mano", None, "MANO .pkl/.npz (default: procedural hand)", *
 flags.DEFINE_string("metrics", "all", f"comma list of {','.join(evaluators.METRICS)} (default all)",
                     **_F)
 flags.DEFINE_integer("num_workers", 1, "evaluation processes", **_F)
+flags.DEFINE_enum("simulator", "mujoco", evaluators.SIMULATORS,
+                  "simulation displacement: mujoco (calibrated approximation, fast) or pybullet "
+                  "(the published ObMan/GraspTTA test; pip install mgd_jax[pybullet])", **_F)
 flags.DEFINE_enum("units", "m", sorted(objects.UNIT_SCALE), "units of the object files", **_F)
 flags.DEFINE_integer("render_size", 256, "contact sheet tile size in px", **_F)
 flags.DEFINE_integer("num_best_worst", 3, "best and worst grasps per metric on the sheet", **_F)
@@ -242,6 +245,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     weights = np.asarray(model.weights)
     results = evaluators.evaluate_meshes(
         hand_meshes, objs, metrics, num_workers=args.num_workers, progress=not args.no_progress,
+        simulator=args.simulator,
         hand_part_labels=evaluators.part_labels_from_weights(weights),
         finger_labels=evaluators.finger_labels_from_weights(weights),
     )  # fmt: skip
@@ -259,6 +263,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     summary, md = evaluators.summary_table(results, len(keep), len(skipped))
     summary.update({"grasps": os.path.abspath(args.grasps), "metrics_requested": list(metrics),
                     "hand": model.name, "hand_fingerprint": hand.fingerprint(model),
+                    "simulator": args.simulator,
                     "skipped": skipped})  # fmt: skip
     note = ""
     if skipped:

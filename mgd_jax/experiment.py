@@ -254,6 +254,7 @@ def evaluate_sets(config, workdir: str, hand_model, stages: Stages) -> dict:
         per_grasp = evaluators.evaluate_meshes(
             hands, objs, metrics=tuple(config.evaluation.metrics),
             num_workers=int(config.evaluation.num_workers), progress=True,
+            simulator=config.evaluation.get("simulator", "mujoco"),
             hand_part_labels=evaluators.part_labels_from_weights(np.asarray(hand_model.weights)),
             finger_labels=evaluators.finger_labels_from_weights(np.asarray(hand_model.weights)),
         )  # fmt: skip

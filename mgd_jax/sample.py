@@ -125,6 +125,9 @@ flags.DEFINE_bool("evaluate", False, "per-sample metrics (mgd_jax.evaluators)", 
 flags.DEFINE_string("metrics", "penetration,intersection,simulation,contact",
                     "metrics of --evaluate (comma list or all)", **_F)
 flags.DEFINE_integer("num_workers", 1, "evaluation processes", **_F)
+flags.DEFINE_enum("simulator", "mujoco", evaluators.SIMULATORS,
+                  "--evaluate's simulation: mujoco (calibrated, fast) or pybullet (the published "
+                  "test; pip install mgd_jax[pybullet])", **_F)
 flags.DEFINE_integer("render_size", 256, "render size in px (0: no renders)", **_F)
 flags.DEFINE_string("view", "three_quarter", "render view preset", **_F)
 flags.DEFINE_string("mano_path", None, "MANO file (default: the checkpoint's hand)", **_F)
@@ -299,6 +302,7 @@ def write_outputs(args, gen, objs: list[ObjectInput], rows: np.ndarray, pose: np
         "seed": args.seed,
         "batch_size": args.batch_size,
         "refined": bool(args.refine),
+        "simulator": args.simulator if args.evaluate else None,
         "hand": {"name": model.name, "fingerprint": hand.fingerprint(model)},
         "conventions": {"units": "meters", "frame": "object-centric (bounding-box centre at the "
                         "origin); add object_center_m to go back to the input file's frame",
@@ -331,7 +335,7 @@ def _evaluate(args, model, samples: list[dict], hand_meshes: list, obj_meshes: l
     weights = np.asarray(model.weights)
     results = evaluators.evaluate_meshes(
         [hand_meshes[n] for n in have], [obj_meshes[n] for n in have], metrics,
-        num_workers=args.num_workers, progress=not args.no_progress,
+        num_workers=args.num_workers, progress=not args.no_progress, simulator=args.simulator,
         hand_part_labels=evaluators.part_labels_from_weights(weights),
         finger_labels=evaluators.finger_labels_from_weights(weights),
     )  # fmt: skip

@@ -1,4 +1,5 @@
-"""The MuJoCo displacement test: free fall, a supported object, determinism, invariances."""
+"""The MuJoCo displacement test: free fall, a supported object, determinism, invariances, the
+hand shapes, and the same number through every entry point."""
 
 import dataclasses
 
@@ -8,35 +9,19 @@ import trimesh
 from scipy.spatial.transform import Rotation
 
 from mgd_jax import evaluators as ev
+import sim_scenes
 
 PARAMS = ev.SimulationParams()
 
 
-def _tray(gap=0.0005):
-    """A static U-shaped 'hand' of three boxes under a 4 cm cube, on the +y side (gravity +y)."""
-    parts = [trimesh.creation.box((0.08, 0.01, 0.08),
-                                  trimesh.transformations.translation_matrix([0, 0.025 + gap, 0]))]
-    for sx in (-1, 1):
-        parts.append(trimesh.creation.box(
-            (0.01, 0.05, 0.08),
-            trimesh.transformations.translation_matrix([sx * (0.025 + gap), 0, 0])))  # fmt: skip
-    labels = np.concatenate([np.full(len(p.vertices), i) for i, p in enumerate(parts)])
-    return trimesh.util.concatenate(parts), labels
-
-
-def _cube():
-    return trimesh.creation.box((0.04, 0.04, 0.04))
-
-
-def _far_hand():
-    h = trimesh.creation.box((0.02, 0.02, 0.02))
-    h.apply_translation([0.5, 0.0, 0.0])
-    return h
+def _one_part(mesh):
+    return np.zeros(len(mesh.vertices), int)
 
 
 def test_unsupported_object_falls_freely():
     torus = trimesh.creation.torus(0.04, 0.01)  # non-convex: V-HACD pieces
-    disp, stable = ev.simulation_displacement_cm([_far_hand()], [torus])
+    labels = _one_part(sim_scenes.far_hand())
+    disp, stable = ev.simulation_displacement_cm([sim_scenes.far_hand()], [torus], hand_part_labels=labels)
     n, dt, g = PARAMS.num_steps, PARAMS.timestep_s, np.linalg.norm(PARAMS.gravity)
     # Semi-implicit Euler (MuJoCo's and Bullet's): x_n = g dt^2 n (n + 1) / 2.
     assert disp[0] == pytest.approx(100 * g * dt**2 * n * (n + 1) / 2, rel=1e-6)
@@ -44,33 +29,127 @@ def test_unsupported_object_falls_freely():
     assert not stable[0]
 
 
-def test_object_in_a_tray_is_stable():
-    tray, labels = _tray()
-    disp, stable = ev.simulation_displacement_cm([tray], [_cube()], hand_part_labels=labels)
-    assert disp[0] < 0.2 and stable[0]
-    disp_vhacd, stable_vhacd = ev.simulation_displacement_cm([tray], [_cube()])
-    assert disp_vhacd[0] < 1.0 and stable_vhacd[0]
+@pytest.mark.parametrize("shape", ev.HAND_SHAPES)
+def test_object_in_a_tray_is_stable(shape):
+    tray, labels = sim_scenes.tray()
+    params = dataclasses.replace(PARAMS, hand_shape=shape)
+    disp, stable = ev.simulation_displacement_cm([tray], [sim_scenes.cube()], params,
+                                                 hand_part_labels=labels)  # fmt: skip
+    assert disp[0] < (1.0 if shape == "vhacd" else 0.2) and stable[0]
+
+
+def test_same_number_through_every_entry_point():
+    """Every caller passes the hand's part labels (the default hand shape needs them): one
+    process or two workers, with other metrics or alone, batch function or API, same number."""
+    tray, labels = sim_scenes.tray()
+    obj = trimesh.creation.torus(0.02, 0.008)
+    obj.apply_translation([0.0, 0.005, 0.0])
+    hands, objs = [tray, tray], [obj, sim_scenes.cube()]
+    one = ev.evaluate_meshes(hands, objs, ["simulation"], progress=False, hand_part_labels=labels)
+    fingers = np.zeros(len(tray.vertices), int)
+    every = ev.evaluate_meshes(hands, objs, progress=False, hand_part_labels=labels,
+                               finger_labels=fingers)  # fmt: skip
+    workers = ev.evaluate_meshes(hands, objs, ["simulation"], progress=False, num_workers=2,
+                                 hand_part_labels=labels)  # fmt: skip
+    batch = ev.simulation_displacement_cm(hands, objs, hand_part_labels=labels)[0]
+    for other in (every["sim_displacement_cm"], workers["sim_displacement_cm"], batch):
+        np.testing.assert_array_equal(one["sim_displacement_cm"], other)
+
+
+def test_no_silent_fallback_without_part_labels():
+    """The default hand shape raises without labels (it used to switch to V-HACD); the shapes
+    that need none give the same number with or without them."""
+    tray, labels = sim_scenes.tray()
+    with pytest.raises(ValueError, match="part_labels_from_weights"):
+        ev.evaluate_meshes([tray], [sim_scenes.cube()], ["simulation"], progress=False)
+    with pytest.raises(ValueError, match="hand_part_labels"):
+        ev.simulation_displacement_cm([tray], [sim_scenes.cube()])
+    ev.evaluate_meshes([tray], [sim_scenes.cube()], ["penetration", "contact"], progress=False)  # fine
+    shell = dataclasses.replace(PARAMS, hand_shape="shell")
+    a = ev.evaluate_meshes([tray], [sim_scenes.cube()], ["simulation"], sim_params=shell, progress=False)
+    b = ev.evaluate_meshes([tray], [sim_scenes.cube()], ["simulation"], sim_params=shell, progress=False,
+                           hand_part_labels=labels)  # fmt: skip
+    assert a["sim_displacement_cm"][0] == b["sim_displacement_cm"][0]
+    with pytest.raises(ValueError, match="hand_shape"):
+        dataclasses.replace(PARAMS, hand_shape="hulls")
+
+
+def test_bullet_inertia_puts_the_centre_of_mass_at_the_vertex_mean():
+    """PyBullet's object: mass at the vertex mean, inertia of the bounding box + 2 mm a side."""
+    from mgd_jax.evaluators import simulation
+
+    obj = trimesh.creation.box((0.04, 0.02, 0.06))
+    obj = trimesh.Trimesh(np.vstack([obj.vertices, [[0.02, 0.01, 0.03]] * 8]),
+                          obj.faces, process=False)  # 8 extra copies of one corner: biased mean
+    mesh = ev.as_mesh(obj)
+    pieces = simulation.object_pieces(mesh, PARAMS)
+    centre = mesh.vertices.mean(axis=0)
+    model = simulation.build_model([], pieces, PARAMS, centre)
+    np.testing.assert_allclose(model.body_pos[1] + model.body_ipos[1], centre, atol=1e-12)
+    size = np.array([0.044, 0.024, 0.064])
+    np.testing.assert_allclose(np.sort(model.body_inertia[1]),
+                               np.sort((np.sum(size**2) - size**2) / 12.0), rtol=1e-6)  # fmt: skip
+    uniform = dataclasses.replace(PARAMS, object_inertia="uniform")
+    model = simulation.build_model([], pieces, uniform, centre)
+    np.testing.assert_allclose(model.body_pos[1] + model.body_ipos[1], 0.0, atol=1e-8)
+
+
+def test_reused_model_equals_a_fresh_build():
+    """``set_contact`` on a compiled model (the calibration's shortcut) = building it anew."""
+    from mgd_jax.evaluators import simulation
+
+    tray, labels = sim_scenes.tray(gap=-0.0005)  # the cube is squeezed 0.5 mm by the walls
+    hand, obj = ev.as_mesh(tray), ev.as_mesh(sim_scenes.cube())
+    base = dataclasses.replace(PARAMS, friction_combine="max")
+    model = simulation.build_model(simulation.hand_pieces(hand, base, labels),
+                                   simulation.object_pieces(obj, base), base,
+                                   obj.vertices.mean(axis=0))  # fmt: skip
+    for p in (dataclasses.replace(base, friction_combine="product", contact_margin_m=0.001),
+              dataclasses.replace(base, friction_cone="elliptic", contact_timeconst_steps=4.8),
+              base):  # fmt: skip
+        simulation.set_contact(model, p)
+        assert simulation.run_model(model, p) == simulation.displacement_m(hand, obj, p, labels)
+
+
+def test_shell_pieces_are_thin_prisms_inside_the_surface():
+    from mgd_jax.evaluators import decomposition
+
+    box = ev.as_mesh(trimesh.creation.box((0.04, 0.04, 0.04)))
+    pieces = decomposition.shell_pieces(box, 0.002)
+    assert len(pieces) == len(box.faces)
+    pts = np.concatenate([v for v, _ in pieces])
+    assert np.abs(pts).max() == pytest.approx(0.02)  # nothing outside the surface
+    inner = np.abs(pts).max(axis=1) < 0.02 - 1e-9
+    depth = 0.02 - np.abs(pts[inner]).max(axis=1)  # how far inside the box the inner layer is
+    assert inner.sum() == 3 * len(box.faces) and np.all((depth > 0.0005) & (depth <= 0.002))
+    flipped = ev.as_mesh((box.vertices, box.faces[:, ::-1]))  # inside-out: still inwards
+    pts_flipped = np.concatenate([v for v, _ in decomposition.shell_pieces(flipped, 0.002)])
+    assert np.abs(pts_flipped).max() == pytest.approx(0.02)
 
 
 def test_tray_turned_sideways_no_longer_holds():
     """Gravity along the U's open axis (+z): nothing presses the cube on the tray, it falls out."""
-    tray, labels = _tray()
+    tray, labels = sim_scenes.tray()
     params = dataclasses.replace(PARAMS, gravity=(0.0, 0.0, 9.8))  # along the open U's axis
-    disp, _ = ev.simulation_displacement_cm([tray], [_cube()], params, hand_part_labels=labels)
+    disp, _ = ev.simulation_displacement_cm([tray], [sim_scenes.cube()], params, hand_part_labels=labels)
     assert disp[0] > 5.0
 
 
 def test_deterministic():
-    tray, _ = _tray()
+    tray, labels = sim_scenes.tray()
     obj = trimesh.creation.torus(0.02, 0.008)
     obj.apply_translation([0.0, 0.005, 0.0])
-    a = ev.simulation_displacement_cm([tray], [obj])[0]
-    b = ev.simulation_displacement_cm([tray], [obj])[0]
+    vhacd = dataclasses.replace(PARAMS, hand_shape="vhacd")  # V-HACD on both sides
+    a = ev.simulation_displacement_cm([tray], [obj], vhacd)[0]
+    b = ev.simulation_displacement_cm([tray], [obj], vhacd)[0]
+    np.testing.assert_array_equal(a, b)
+    a = ev.simulation_displacement_cm([tray], [obj], hand_part_labels=labels)[0]
+    b = ev.simulation_displacement_cm([tray], [obj], hand_part_labels=labels)[0]
     np.testing.assert_array_equal(a, b)
 
 
 def test_invariant_to_a_rigid_motion_that_carries_gravity():
-    tray, labels = _tray()
+    tray, labels = sim_scenes.tray()
     obj = trimesh.creation.box((0.03, 0.03, 0.03))  # turned about y, it drops 5.5 mm onto the base
     obj.apply_transform(trimesh.transformations.rotation_matrix(0.3, [0, 1, 0]))
     base = ev.simulation_displacement_cm([tray], [obj], hand_part_labels=labels)[0][0]
@@ -89,6 +168,7 @@ def test_invariant_to_a_rigid_motion_that_carries_gravity():
 
 
 def test_stable_threshold_is_configurable():
-    out = ev.evaluate_meshes([_far_hand()], [_cube()], ["simulation"], progress=False,
-                             stable_threshold_cm=20.0)  # fmt: skip
+    out = ev.evaluate_meshes([sim_scenes.far_hand()], [sim_scenes.cube()], ["simulation"], progress=False,
+                             stable_threshold_cm=20.0,
+                             hand_part_labels=_one_part(sim_scenes.far_hand()))  # fmt: skip
     assert out["sim_displacement_cm"][0] > 10 and out["sim_stable"][0]

@@ -1,5 +1,6 @@
 """Grasp evaluation suite: penetration depth, solid intersection volume, simulation
-displacement (MuJoCo), contact, diversity and Frechet distance.
+displacement (MuJoCo by default; the published PyBullet test with ``simulator="pybullet"``),
+contact, diversity and Frechet distance.
 
 Meshes are in meters; results carry their units in their names (``*_cm``, ``*_cm3``). The
 protocol's parameters and the public code they were read from are in ``protocol.py``.
@@ -40,7 +41,7 @@ from mgd_jax.evaluators.intersection import (
 )
 from mgd_jax.evaluators.meshes import Mesh, as_mesh, cap_holes, is_closed
 from mgd_jax.evaluators.penetration import penetration_depth_cm, signed_distances
-from mgd_jax.evaluators.protocol import FINGER_NAMES, SimulationParams
+from mgd_jax.evaluators.protocol import FINGER_NAMES, HAND_SHAPES, SIMULATORS, SimulationParams
 from mgd_jax.evaluators.simulation import simulation_displacement_cm
 from mgd_jax.evaluators.summary import (
     COLUMNS,
@@ -57,6 +58,8 @@ __all__ = [
     "parse_metrics",
     "summary_table",
     "FINGER_NAMES",
+    "HAND_SHAPES",
+    "SIMULATORS",
     "METRICS",
     "Cache",
     "FeatureExtractor",

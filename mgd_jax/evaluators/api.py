@@ -52,6 +52,7 @@ def evaluate_meshes(
     intersection_mode: str = "solid",
     exact_intersection: bool = False,
     sim_params: SimulationParams | None = None,
+    simulator: str | None = None,
     stable_threshold_cm: float | None = None,
     hand_part_labels: np.ndarray | None = None,
     finger_labels: np.ndarray | None = None,
@@ -71,13 +72,20 @@ def evaluate_meshes(
       progress: show a tqdm bar.
       contact_threshold_m: vertex-to-surface distance that counts as contact (0.005).
       voxel_pitch_m: intersection lattice pitch (0.005).
-      intersection_mode: "solid" (voxel centres inside the object) or "surface" (trimesh's
-        shell, the ObMan/GraspTTA code's count); see ``intersection.py``.
+      intersection_mode: "solid" (object voxel centres inside the object: OakInk's definition
+        at ObMan's 0.5 cm pitch; OakInk's own lattice is finer) or "surface" (trimesh's shell:
+        reproduces the ObMan/GraspTTA code's count); see ``intersection.py``.
       exact_intersection: also return the manifold3d boolean volume.
-      sim_params: simulation settings (``SimulationParams()``: the ObMan protocol).
+      sim_params: simulation settings (``SimulationParams()``: the ObMan protocol in MuJoCo,
+        with the hand representation chosen by calibration against PyBullet).
+      simulator: overrides ``sim_params.simulator``: "mujoco" (default) or "pybullet" (the
+        published PyBullet test itself; ``pip install mgd_jax[pybullet]``).
       stable_threshold_cm: overrides ``sim_params.stable_threshold_cm`` (2 cm).
-      hand_part_labels: (V,) int part per hand vertex (e.g. skinning bone argmax): the
-        simulated hand is then the parts' convex hulls, much faster than V-HACD.
+      hand_part_labels: (V,) int part per hand vertex (``part_labels_from_weights``: the
+        skinning bone). The MuJoCo simulation's default hand shape ("part_hulls", the bones'
+        convex hulls) needs them and raises without them; no shape falls back to another, so
+        a grasp gets the same number from every caller. The other hand shapes and PyBullet
+        ignore them.
       finger_labels: (V,) labels 0..5 (palm, thumb, ..., pinky) for per-finger contact.
       return_contact_maps: also return (B, V) per-vertex contact (equal V required).
 
@@ -108,6 +116,15 @@ def evaluate_meshes(
     sim = sim_params or SimulationParams()
     if stable_threshold_cm is not None:
         sim = dataclasses.replace(sim, stable_threshold_cm=float(stable_threshold_cm))
+    if simulator is not None:
+        sim = dataclasses.replace(sim, simulator=simulator)
+    if "simulation" in metrics:
+        if sim.simulator == "pybullet":
+            from mgd_jax.evaluators import pybullet_sim
+
+            pybullet_sim._pybullet()  # a clear ImportError here, not in a worker
+        elif sim.hand_shape == "part_hulls" and hand_part_labels is None:
+            raise ValueError(simulation.MISSING_LABELS)
     num_v = {len(h.vertices) for h in hands}
     for name, labels in (("hand_part_labels", hand_part_labels), ("finger_labels", finger_labels)):
         if labels is not None and num_v != {len(np.asarray(labels))}:
@@ -199,11 +216,8 @@ def _evaluate_one(hand: Mesh, obj: Mesh, opts: Options, cache: Cache) -> dict[st
                 intersection.exact_intersection_volume_cm3([hand], [obj])[0]
             )
     if "simulation" in m:
-        disp = 100.0 * simulation.simulate_displacement_m(
-            simulation.hand_pieces(hand, opts.sim, opts.hand_part_labels),
-            simulation.object_pieces(obj, opts.sim, cache),
-            opts.sim,
-        )
+        disp = 100.0 * simulation.displacement_m(hand, obj, opts.sim, opts.hand_part_labels,
+                                                 cache)  # fmt: skip
         row["sim_displacement_cm"] = disp
         row["sim_stable"] = disp < opts.sim.stable_threshold_cm
     return row

@@ -1,9 +1,12 @@
-"""Convex decomposition of meshes for the physics test: V-HACD, or per-part hulls of a hand.
+"""Convex decomposition of meshes for the MuJoCo physics test: V-HACD, per-part hulls of a
+hand, or a thin shell of triangle prisms.
 
 MuJoCo collides mesh geoms through their convex hulls, so a concave mesh must be split into
 convex pieces. Objects use V-HACD (``vhacdx``, V-HACD 4, run synchronously so the result is
-deterministic); an object that is already convex is used as its own hull. Hands use the convex
-hull of each skinning part when per-vertex part labels are given (MANO: 16 bones), else V-HACD.
+deterministic); an object that is already convex is used as its own hull. Hands
+(``SimulationParams.hand_shape``): ``shell_pieces`` (one thin prism per triangle: the surface
+itself, like the concave triangle mesh PyBullet collides), ``part_hull_pieces`` (the convex hull
+of each skinning part, MANO's 16 bones; fills concavities such as the cupped palm) or V-HACD.
 """
 
 from __future__ import annotations
@@ -97,3 +100,30 @@ def part_hull_pieces(vertices: np.ndarray, labels: np.ndarray) -> list[tuple[np.
                          "hand vertices")  # fmt: skip
     pieces = [hull(vertices[labels == part]) for part in np.unique(labels)]
     return [p for p in pieces if p is not None]
+
+
+def shell_pieces(mesh: Mesh, thickness: float) -> list[tuple[np.ndarray, float]]:
+    """One convex prism per triangle: the triangle and its copy pushed ``thickness`` (m) inwards
+    along the (area-weighted) vertex normals, so neighbouring prisms share their side faces.
+
+    A thin solid skin that collides like the triangle mesh itself (what PyBullet's
+    ``GEOM_FORCE_CONCAVE_TRIMESH`` hand is) without filling the mesh's concavities. Inward is
+    taken from the sign of the mesh's volume, so inside-out meshes work too.
+
+    Returns:
+      A list of (prism vertices (6, 3), volume m^3); degenerate triangles are dropped.
+    """
+    v, f = np.asarray(mesh.vertices, np.float64), np.asarray(mesh.faces, np.int64)
+    t = v[f]
+    fn = np.cross(t[:, 1] - t[:, 0], t[:, 2] - t[:, 0])  # area-weighted face normals
+    vn = np.zeros_like(v)
+    for k in range(3):
+        np.add.at(vn, f[:, k], fn)
+    vn /= np.maximum(np.linalg.norm(vn, axis=1, keepdims=True), 1e-12)
+    sign = 1.0 if mesh_volume(mesh) >= 0 else -1.0
+    inner = t - sign * thickness * vn[f]
+    prisms = np.concatenate([t, inner], axis=1)  # (F, 6, 3)
+    area = 0.5 * np.linalg.norm(fn, axis=1)
+    vol = area * thickness
+    keep = vol > 1e-12  # 0.001 mm^3: drops degenerate triangles (MuJoCo rejects tiny meshes)
+    return [(p, float(w)) for p, w in zip(prisms[keep], vol[keep])]

@@ -1,16 +1,26 @@
-"""Solid intersection volume of hand and object, by voxel counting, with an exact cross-check.
+"""Intersection volume of hand and object, by voxel counting, with an exact cross-check.
 
-Definition (ObMan / GraspTTA ``intersect_vox``, pitch 0.005 m; see ``protocol.py``): voxelise
-the *object* on a lattice of pitch 0.5 cm, count the voxel centres that lie inside the *hand*
-mesh, times the voxel volume 0.125 cm^3. The lattice is trimesh's: centres at integer multiples
+Definition (ObMan / GraspTTA ``intersect_vox``, pitch 0.005 m; OakInk's
+``solid_intersection_volume``; see ``protocol.py``): voxelise the *object* on a lattice of pitch
+0.5 cm, count the voxel centres that lie inside the *hand* mesh, times the voxel volume
+0.125 cm^3. The lattice is trimesh's: centres at integer multiples
 of the pitch in the meshes' frame, so a rigid motion of the scene changes the count only by
 discretisation noise (the exact volume is invariant).
 
-Modes:
-- ``"solid"`` (default): lattice points inside the object (what the name says, OakInk's binvox
-  convention, and what converges to the exact volume as the pitch shrinks).
-- ``"surface"``: trimesh's ``obj.voxelized(pitch).points``, the one-voxel shell around the object
-  surface that ObMan's and GraspTTA's code actually count (published numbers use it).
+Modes, and what each reproduces (sources in ``protocol.py``):
+- ``"solid"`` (default): object lattice points (0.5 cm pitch) *inside* the object, counted inside
+  the hand. This is OakInk's definition (``oakink/OakInk-Grasp-Generation:
+  lib/metrics/intersection.py`` ``solid_intersection_volume``: voxel points of the object inside
+  the hand times the element volume) at ObMan's / GraspTTA's pitch, not OakInk's lattice:
+  OakInk voxelises each (ManifoldPlus-watertight) object solid with ``binvox -d 128``
+  (``docs/eval_tools.md``), i.e. a pitch of 1/128 of the object's largest extent (~0.8 mm for a
+  10 cm object). Both estimate the true overlap volume (this mode converges to the manifold3d
+  boolean as the pitch shrinks), so the numbers are comparable to OakInk's up to the 0.5 cm
+  discretisation, not identical to them.
+- ``"surface"``: trimesh's ``obj.voxelized(0.005).points``, the one-voxel shell around the object
+  surface that ObMan's and GraspTTA's code count (``intersect_vox``); reproduces their numbers
+  (agreement with their code in ``benchmarks/RESULTS.md``, "Grasp evaluators"). It
+  undercounts deep overlaps (only the shell is tested).
 
 The hand is capped (MANO's open wrist, like ObMan's ``closed_mano.obj``) before the inside test.
 The object's lattice is built once per object; each hand gets a fresh inside grid.
