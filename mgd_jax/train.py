@@ -148,6 +148,8 @@ def train_and_evaluate(
         )  # fmt: skip
     if is_host0:  # after the check above: a refused config never overwrites the run's own
         checkpoint.write_json(os.path.join(workdir, "config.json"), json.loads(config.to_json_best_effort()))
+        if task.run_info:  # e.g. the hand model MGD trained with (read by trained.load_mgd)
+            checkpoint.write_json(os.path.join(workdir, "run.json"), task.run_info)
     if restored is not None:
         step0, state, data_state = restored
         data_iter.set_state(data_state)

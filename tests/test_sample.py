@@ -184,3 +184,15 @@ def test_runs_and_exports_in_the_earlier_config_layout_still_load(trained_mgd, e
     for path in (old, work):
         got = Generator.load(str(path)).conditional(points, seed=0, num_steps=3)[0]
         np.testing.assert_array_equal(got, want)
+
+
+def test_a_training_workdir_records_its_hand_and_refuses_another(trained_mgd, tmp_path):
+    root, _ = trained_mgd
+    info = json.loads((root / "mgd" / "run.json").read_text())
+    assert info["hand"]["fingerprint"] == hand.fingerprint(hand.load(None))
+    other = tmp_path / "other_hand_run"
+    shutil.copytree(root / "mgd", other)
+    info["hand"]["fingerprint"] = "0" * 64
+    (other / "run.json").write_text(json.dumps(info))
+    with pytest.raises(ValueError, match="trained with hand"):
+        trained.load_mgd(str(other))

@@ -32,6 +32,7 @@ class Task:
     train_sources: Callable[[], list]  # -> list[data.input_pipeline.Source]
     transform: Callable[[dict], dict] | None  # per-example map before batching
     evaluate: Callable[[Any, str], dict] | None  # (EMA params, workdir) -> results (JSON-able)
+    run_info: dict = dataclasses.field(default_factory=dict)  # written to <workdir>/run.json
 
 
 def _modules() -> dict:

@@ -165,4 +165,6 @@ def validate(config: ml_collections.ConfigDict) -> None:
 def make_task(config: ml_collections.ConfigDict) -> Task:
     """The MGD ``Task`` (datasets are checked first, then the point VAE)."""
     t = MGDTask(config)
-    return Task(t.init, t.loss, t.train_sources, t.transform, t.evaluate)
+    hand_info = {"name": t.hand_model.name, "fingerprint": hand.fingerprint(t.hand_model),
+                 "mano_path": config.get("mano_path") or ""}  # fmt: skip
+    return Task(t.init, t.loss, t.train_sources, t.transform, t.evaluate, {"hand": hand_info})
