@@ -196,3 +196,15 @@ def test_a_training_workdir_records_its_hand_and_refuses_another(trained_mgd, tm
     (other / "run.json").write_text(json.dumps(info))
     with pytest.raises(ValueError, match="trained with hand"):
         trained.load_mgd(str(other))
+
+
+def test_default_ddim_steps_fit_the_model(trained_mgd, tmp_path):
+    """--steps defaults to min(100, T); more steps than T is an error naming T."""
+    root, config = trained_mgd
+    T = int(config.diffusion.num_timesteps)
+    index = sample.main(["--no_progress", "--render_size=0", f"--workdir={root / 'mgd'}",
+                         "--mode=joint", "--num=1", f"--out={tmp_path / 'default'}"])  # fmt: skip
+    assert index["steps"] == min(100, T) == T
+    with pytest.raises(ValueError, match=f"T={T}"):
+        _run(f"--workdir={root / 'mgd'}", "--mode=joint", "--num=1", f"--steps={T + 1}",
+             f"--out={tmp_path / 'too_many'}")  # fmt: skip
