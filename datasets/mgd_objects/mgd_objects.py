@@ -5,7 +5,9 @@
     python -m mgd_jax.build_dataset datasets/mgd_objects --config=tiny   # 2 per family, for tests
 
 Families: ``mgd_jax.objects.procedural.FAMILIES`` (box, cylinder, sphere, capsule, ellipsoid, cone,
-torus, mug, bottle, bowl, random unions) at hand scale (largest extent 3-18 cm), randomly
+torus, mug, bottle, bowl, random unions, pan, jug, plate, hammer, screwdriver, knife, rounded box,
+banana, bumpy blob; ``tiny`` and ``full`` build all 20, ``demo`` the first 11) at hand scale
+(largest extent 3-18 cm, 3-25 cm for the long tools, pans, plates and bananas), randomly
 rotated. Object ``i`` of a family is generated from the seed ``base_seed + i`` (deterministic);
 splits are by object: the last 10 % of each family's seeds are test, the 10 % before validation.
 Each example: 2048 surface points and normals, object-centric frame, meters (scale 1.0),
@@ -26,6 +28,7 @@ _BASE_SEED = 10_000
 @dataclasses.dataclass
 class MgdObjectsConfig(tfds.core.BuilderConfig):
     per_family: int = 40
+    families: tuple[str, ...] = tuple(procedural.FAMILIES)
 
 
 class MgdObjects(tfds.core.GeneratorBasedBuilder):
@@ -34,7 +37,8 @@ class MgdObjects(tfds.core.GeneratorBasedBuilder):
     VERSION = tfds.core.Version("1.0.0")
     BUILDER_CONFIGS = [
         MgdObjectsConfig(name="tiny", per_family=2, description="2 shapes per family (tests)"),
-        MgdObjectsConfig(name="demo", per_family=40, description="40 shapes per family"),
+        MgdObjectsConfig(name="demo", per_family=40, families=procedural.ORIGINAL_FAMILIES,
+                         description="40 shapes per family, the first 11 families"),  # fmt: skip
         MgdObjectsConfig(name="full", per_family=2000, description="2000 shapes per family"),
     ]
 
@@ -50,7 +54,7 @@ class MgdObjects(tfds.core.GeneratorBasedBuilder):
         return {s: self._generate_examples(r) for s, r in ranges.items() if len(r)}
 
     def _generate_examples(self, indices):
-        for family in procedural.FAMILIES:
+        for family in self.builder_config.families:
             for i in indices:
                 seed = _BASE_SEED + i
                 _, mesh = sdf_mesh.sample_object(family, seed, random_rotation=True)

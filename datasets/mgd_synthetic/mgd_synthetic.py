@@ -91,7 +91,8 @@ class MgdSynthetic(tfds.core.GeneratorBasedBuilder):
         MgdSyntheticConfig(name="tiny", per_family=3, extra_objects_per_family=1,
                            grasps_per_object=8, max_per_object=4, optimiser_steps=200,
                            families=("box", "cylinder"), description="tests"),  # fmt: skip
-        MgdSyntheticConfig(name="demo", description="CPU-sized, the embedded default"),
+        MgdSyntheticConfig(name="demo", families=procedural.ORIGINAL_FAMILIES,
+                           description="CPU-sized, the embedded default (the first 11 families)"),  # fmt: skip
         MgdSyntheticConfig(name="full", per_family=400, extra_objects_per_family=2000,
                            grasps_per_object=128, max_per_object=32, description="paper-sized"),  # fmt: skip
     ]

@@ -17,6 +17,21 @@ Exactness (Inigo Quilez's closed forms):
   * bottle: a revolved polygon (exact 2-D polygon distance) offset by a rounding radius: exact
     outside, inexact inside near the concave shoulder-neck corner.
 
+Appended families (after ``union``; earlier families and seeds are untouched):
+  * exact: plate (a revolved polyline, flat centre and rising rim, offset by half its
+    thickness; a flat disc when the rim does not rise) and rounded_box (box rounding >= half
+    the smallest half extent: soap bars, phones, slabs);
+  * bounds (1-Lipschitz: exact fields combined by ``min``, ``max``, offsets and the smooth
+    minimum, whose gradient is a convex combination of its arguments'): pan (flared walled body
+    + flat handle clipped at the wall), jug (a pitcher: walled body with belly, neck and flared
+    lip, D-shaped loop handle, round spout continuing the lip, the last scaled by 1/sqrt(2)),
+    hammer (shaft + cylindrical face + tapered peen), screwdriver (tapered handle, ferrule,
+    thin shaft), knife (a flat blade outline dilated by half its 4-6 mm thickness + handle),
+    banana (round cones chained along an arc, tapering to its ends, + a stem) and bumpy_blob (an
+    ellipsoid ``(|q / radii| - 1) min(radii)`` smoothly joined with six spherical bumps).
+  Every part is >= 4 mm thick (plates >= 5 mm) and members are drawn within their extent range
+  (pans, plates, hammers, screwdrivers, knives, bananas up to 25 cm; ``extent_range``).
+
 Frame: object-centric; the axis-aligned box of the untransformed shape is centred at the origin
 (``sample_spec`` sets ``translation = -rotation @ centre``). Units: meters.
 """
@@ -29,11 +44,41 @@ import jax.numpy as jnp
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from mgd_jax.objects.procedural_extra import NEW_BOUNDS, NEW_SAMPLERS
+from mgd_jax.objects.sdf_primitives import (
+    _BLEND,
+    _banana_nodes,
+    _capped_cone,
+    _capsule,
+    _ellipsoid,
+    _flat_region,
+    _knife_blade,
+    _meridian,
+    _norm,
+    _plane_line,
+    _polygon_sdf,
+    _polyline_dist,
+    _rotvec_to_matrix,
+    _round_box,
+    _round_cones,
+    _round_cylinder,
+    _segment_capsule,
+    _smooth_min,
+    _torus,
+)
+
 FAMILIES: tuple[str, ...] = (
     "box", "cylinder", "sphere", "capsule", "ellipsoid", "cone", "torus",
     "mug", "bottle", "bowl", "union",
+    # Appended families (existing ones keep their seeds, specs and meshes):
+    "pan", "jug", "plate", "hammer", "screwdriver", "knife", "rounded_box", "banana", "bumpy_blob",
 )
-EXACT_FAMILIES: tuple[str, ...] = ("box", "cylinder", "sphere", "capsule", "cone", "torus", "bowl")
+# The first 11 families; the CPU demo datasets keep to them until synthesis is fast enough for
+# all of them in the demo's time budget.
+ORIGINAL_FAMILIES: tuple[str, ...] = FAMILIES[:11]
+EXACT_FAMILIES: tuple[str, ...] = (
+    "box", "cylinder", "sphere", "capsule", "cone", "torus", "bowl", "plate", "rounded_box",
+)
 # Primitive type ids inside a union; each union primitive is 11 floats:
 # [type, a, b, c, rounding, rotvec (3), translation (3)].
 _UNION_TYPES = ("box", "cylinder", "sphere", "capsule")
@@ -46,9 +91,11 @@ _SIMPLIFY_TOL = 2.5e-4
 _FEATURE_FRACTION = 0.8
 # Accepted |sdf| at face centroids / edge midpoints before simplification is redone finer.
 _MAX_ERROR = 6e-4
-# Fillet size (meters) where a mug handle or union parts meet: real handles are filleted, and a
-# sharp concave crease would be bridged by faces (chordal error ~ an edge length).
-_BLEND = 0.004
+# Largest extent (meters) a sampled member is rescaled into: hand scale, 3-18 cm; long tools,
+# pans, plates and bananas up to 25 cm.
+_EXTENT_RANGE = (0.03, 0.18)
+_LONG_EXTENT_RANGE = (0.03, 0.25)
+_LONG_FAMILIES = ("pan", "plate", "hammer", "screwdriver", "knife", "banana")
 
 
 @flax.struct.dataclass
@@ -66,93 +113,6 @@ class ObjectSpec:
     params: np.ndarray = flax.struct.field(default_factory=lambda: np.array([0.03]))
     rotation: np.ndarray = flax.struct.field(default_factory=lambda: np.eye(3))
     translation: np.ndarray = flax.struct.field(default_factory=lambda: np.zeros(3))
-
-
-# ----------------------------------------------------------------------------- primitives
-
-
-def _norm(x: jax.Array, axis: int = -1) -> jax.Array:
-    """Euclidean norm with a finite gradient at 0 (bias <= 1e-9 m)."""
-    return jnp.sqrt(jnp.maximum(jnp.sum(x * x, axis=axis), 1e-18))
-
-
-def _round_box(q, half, r):
-    d = jnp.abs(q) - (half - r)
-    return _norm(jnp.maximum(d, 0.0)) + jnp.minimum(jnp.max(d, axis=-1), 0.0) - r
-
-
-def _round_cylinder(q, radius, half_h, r):
-    d = jnp.stack([_norm(q[:, :2]) - (radius - r), jnp.abs(q[:, 2]) - (half_h - r)], -1)
-    return jnp.minimum(jnp.max(d, axis=-1), 0.0) + _norm(jnp.maximum(d, 0.0)) - r
-
-
-def _capsule(q, half_h, r):
-    c = jnp.stack([q[:, 0], q[:, 1], q[:, 2] - jnp.clip(q[:, 2], -half_h, half_h)], -1)
-    return _norm(c) - r
-
-
-def _torus(q, big_r, r):
-    return _norm(jnp.stack([_norm(q[:, :2]) - big_r, q[:, 2]], -1)) - r
-
-
-def _ellipsoid(q, radii):
-    k0 = _norm(q / radii)
-    k1 = _norm(q / (radii * radii))
-    return k0 * (k0 - 1.0) / k1
-
-
-def _capped_cone(q, half_h, r1, r2):
-    """Exact capped cone along z: radius r1 at z = -half_h, r2 at z = +half_h."""
-    x, y = _norm(q[:, :2]), q[:, 2]
-    k1 = jnp.stack([r2, half_h])
-    k2 = jnp.stack([r2 - r1, 2.0 * half_h])
-    ca = jnp.stack([x - jnp.minimum(x, jnp.where(y < 0.0, r1, r2)), jnp.abs(y) - half_h], -1)
-    p = jnp.stack([x, y], -1)
-    t = jnp.clip(jnp.sum((k1 - p) * k2, -1) / jnp.sum(k2 * k2), 0.0, 1.0)
-    cb = p - k1 + k2 * t[:, None]
-    s = jnp.where((cb[:, 0] < 0.0) & (ca[:, 1] < 0.0), -1.0, 1.0)
-    return s * jnp.sqrt(jnp.maximum(jnp.minimum(jnp.sum(ca * ca, -1), jnp.sum(cb * cb, -1)), 1e-18))
-
-
-def _smooth_min(a, b, k):
-    """Polynomial smooth minimum: a fillet of radius ~k/2 where two fields meet; min beyond k."""
-    h = jnp.maximum(k - jnp.abs(a - b), 0.0) / k
-    return jnp.minimum(a, b) - 0.25 * k * h * h
-
-
-def _meridian(q):
-    """(N, 3) -> (N, 2) meridian-plane coordinates (radius >= 0, z) of a z-revolved shape."""
-    return jnp.stack([_norm(q[:, :2]), q[:, 2]], -1)
-
-
-def _polyline_dist(p, verts):
-    """Unsigned distance (N,) from 2-D points (N, 2) to the polyline through verts (M, 2)."""
-    a, b = verts[:-1], verts[1:]
-    pa = p[:, None, :] - a[None]
-    ba = (b - a)[None]
-    h = jnp.clip(jnp.sum(pa * ba, -1) / jnp.sum(ba * ba, -1), 0.0, 1.0)
-    return jnp.min(_norm(pa - ba * h[..., None]), axis=-1)
-
-
-def _polygon_sdf(p, verts):
-    """Exact signed distance (N,) from 2-D points (N, 2) to a closed polygon verts (M, 2)."""
-    closed = jnp.concatenate([verts, verts[:1]], 0)
-    d = _polyline_dist(p, closed)
-    a, b = closed[:-1][None], closed[1:][None]
-    e, w = b - a, p[:, None, :] - a
-    c1 = p[:, None, 1] >= a[..., 1]
-    c2 = p[:, None, 1] < b[..., 1]
-    c3 = e[..., 0] * w[..., 1] > e[..., 1] * w[..., 0]
-    flips = jnp.sum((c1 & c2 & c3) | (~c1 & ~c2 & ~c3), axis=-1)
-    return jnp.where(flips % 2 == 1, -d, d)
-
-
-def _rotvec_to_matrix(v):
-    """Rodrigues, (3,) -> (3, 3); safe at v = 0."""
-    th = _norm(v)
-    k = v / th
-    kx = jnp.array([[0.0, -k[2], k[1]], [k[2], 0.0, -k[0]], [-k[1], k[0], 0.0]])
-    return jnp.eye(3) + jnp.sin(th) * kx + (1.0 - jnp.cos(th)) * (kx @ kx)
 
 
 # ----------------------------------------------------------------------------- families
@@ -210,6 +170,97 @@ def _sdf_local(family: str, p: jax.Array, q: jax.Array) -> jax.Array:
         out = ds[0]
         for d in ds[1:]:
             out = _smooth_min(out, d, _BLEND)
+        return out
+    if family == "pan":  # [R, h, t, flare, L, w, th, tilt, zh]: flared shallow body, flat handle
+        big_r, h, t, flare, length, w, th, tilt, zh = (p[i] for i in range(9))
+        zero = jnp.zeros(())
+        profile = jnp.stack([jnp.stack([zero, -h]), jnp.stack([big_r, -h]),
+                             jnp.stack([big_r + flare, h])])
+        m = _meridian(q)
+        body = _polyline_dist(m, profile) - 0.5 * t
+        # Handle: a rounded box along (cos tilt, 0, sin tilt) from the wall midline at height zh,
+        # reaching into the wall and clipped by the wall's midline cone (a bound inside).
+        rc = big_r + flare * (zh + h) / (2.0 * h)
+        c, s = jnp.cos(tilt), jnp.sin(tilt)
+        u = q - jnp.stack([rc, zero, zh])
+        inner = th + t
+        hx = u[:, 0] * c + u[:, 2] * s - 0.5 * (length - inner)
+        hz = -u[:, 0] * s + u[:, 2] * c
+        half = jnp.stack([0.5 * (length + inner), w, th])
+        handle = _round_box(jnp.stack([hx, u[:, 1], hz], -1), half, 0.9 * jnp.minimum(w, th))
+        wall = _plane_line(m, jnp.stack([big_r, -h]), jnp.stack([big_r + flare, h]))
+        return _smooth_min(body, jnp.maximum(handle, -wall), _BLEND)
+    if family == "jug":  # [Rb, h, t, R1, z1, Rn, zn, Rl, S, rho, a, b, A (2), B (2)]: a pitcher
+        rb, h, t, r1, z1, rn, zn, rl, sp, rho, a, b = (p[i] for i in range(12))
+        top, bottom = p[12:14], p[14:16]
+        half = [jnp.stack(v) for v in ((0.0 * h, -h), (rb, -h), (r1, z1), (rn, zn), (rl, h))]
+        m = _meridian(q)
+        body = _polyline_dist(m, jnp.stack(half)) - 0.5 * t  # walled body: belly, neck, lip
+        # Handle: a tube of radius b around the stadium at distance a from the wall chord A-B
+        # (in the plane y = 0, on the straight belly-neck wall), kept outside the wall's midline
+        # cone (the loop lies between belly and neck).
+        outside = _plane_line(m, half[2], half[3])
+        xz = q[:, ::2]
+        ba = bottom - top
+        hh = jnp.clip(jnp.sum((xz - top) * ba, -1) / jnp.sum(ba * ba), 0.0, 1.0)
+        seg = _norm(xz - top - ba * hh[:, None])
+        handle = _norm(jnp.stack([seg - a, q[:, 1]], -1)) - b
+        # Spout on -x: the lip's flare continued by S, cut to a round tongue (a disc of radius
+        # rho centred on the lip); the rounded cut combines two 1-Lipschitz fields, hence the
+        # 1/sqrt(2) (a bound).
+        lip = jnp.stack([rl, h])
+        d = (lip - half[3]) / _norm(lip - half[3])
+        shell = _polyline_dist(m, jnp.stack([0.5 * (half[3] + lip), lip + sp * d]))
+        disc = _norm(jnp.stack([q[:, 0] + rl, q[:, 1]], -1)) - rho
+        spout = (_norm(jnp.stack([shell, jnp.maximum(disc, 0.0)], -1)) - 0.5 * t) / np.sqrt(2.0)
+        return jnp.minimum(_smooth_min(body, jnp.maximum(handle, -outside), _BLEND), spout)
+    if family == "plate":  # [Rf, R, lift, t]: flat centre to Rf, rim rising by lift at R
+        rf, big_r, lift, t = p[0], p[1], p[2], p[3]
+        zero = jnp.zeros(())
+        profile = jnp.stack([jnp.stack([zero, zero]), jnp.stack([rf, zero]),
+                             jnp.stack([big_r, lift])])
+        return _polyline_dist(_meridian(q), profile) - 0.5 * t
+    if family == "hammer":  # [Ls, sx, sy, rs, Lf, Lp, rh, rp, rr, zc]: shaft along z, head along x
+        ls, sx, sy, rs, lf, lp, rh, rp, rr, zc = (p[i] for i in range(10))
+        shaft = _round_box(q, jnp.stack([sx, sy, ls]), rs)
+        u = q - jnp.stack([0.0, 0.0, zc])
+        # Striking face: a rounded cylinder over x in [0, Lf]; peen: a rounded cone tapering
+        # from the face radius at x = rr (inside the face, so that no groove rings the head) to
+        # rp + rr at x = -Lp.
+        face = _round_cylinder(jnp.stack([u[:, 1], u[:, 2], u[:, 0] - 0.5 * lf], -1),
+                               rh, 0.5 * lf, rr)
+        peen = _capped_cone(jnp.stack([u[:, 1], u[:, 2], -u[:, 0] - 0.5 * (lp - rr)], -1),
+                            0.5 * (lp + rr), rh - rr, rp) - rr
+        return _smooth_min(shaft, jnp.minimum(face, peen), _BLEND)
+    if family == "screwdriver":  # [Lh, rb, rf, rrh, Ls, rs, rfe, lfe]: along z, tip at +z
+        lh, rb, rf, rrh, ls, rs, rfe, lfe = (p[i] for i in range(8))
+        zero = jnp.zeros(())
+        handle = _capped_cone(q, lh, rb, rf) - rrh
+        fl = 0.5 * (rrh + lfe)  # ferrule half length, from the handle's front core face
+        ferrule = _round_cylinder(q - jnp.stack([zero, zero, lh + fl]), rfe, fl, 0.25 * rfe)
+        shaft = _segment_capsule(q, jnp.stack([zero, zero, lh]),
+                                 jnp.stack([zero, zero, lh + rrh + ls]), rs)
+        return _smooth_min(_smooth_min(handle, ferrule, _BLEND), shaft, _BLEND)
+    if family == "knife":  # [Lb, hb, hbl, Lh, wh, th, yc]: blade in the xy-plane, handle along -x
+        lb, hb, hbl, lh, wh, th, yc = (p[i] for i in range(7))
+        blade = _flat_region(q, _knife_blade(lb, hb)) - hbl
+        centre = jnp.stack([-0.5 * lh + 0.5 * th, yc, jnp.zeros(())])
+        handle = _round_box(q - centre, jnp.stack([0.5 * lh, wh, th]), 0.8 * jnp.minimum(wh, th))
+        return _smooth_min(blade, handle, _BLEND)
+    if family == "rounded_box":  # [hx, hy, hz, r]: half extents, large edge rounding
+        return _round_box(q, p[:3], p[3])
+    if family == "banana":  # [ra, theta, r_max, r_end, stem_len, stem_r]: tapered arc + stem
+        ra, th, r_max, r_end, sl, sr = (p[i] for i in range(6))
+        nodes, radii = _banana_nodes(ra, th, r_max, r_end)
+        out = jnp.min(_round_cones(q, nodes[:-1], nodes[1:], radii[:-1], radii[1:]), axis=-1)
+        tangent = jnp.stack([jnp.cos(th), -jnp.sin(th), jnp.zeros(())])
+        stem = _segment_capsule(q, nodes[-1] - r_end * tangent, nodes[-1] + sl * tangent, sr)
+        return _smooth_min(out, stem, _BLEND)
+    if family == "bumpy_blob":  # [a, b, c, k, (centre (3), radius) x B]: ellipsoid + round bumps
+        radii, k = p[:3], p[3]
+        out = (_norm(q / radii) - 1.0) * jnp.min(radii)  # a bound: the field is 1-Lipschitz
+        for bump in p[4:].reshape(-1, 4):
+            out = _smooth_min(out, _norm(q - bump[:3]) - bump[3], k)
         return out
     raise ValueError(f"unknown family {family!r}; expected one of {FAMILIES}")
 
@@ -275,6 +326,9 @@ def local_bounds(family: str, params: np.ndarray) -> tuple[np.ndarray, np.ndarra
             lo.append(pr[8:11] - e)
             hi.append(pr[8:11] + e)
         return np.min(lo, 0), np.max(hi, 0)
+    elif family in NEW_BOUNDS:
+        lo, hi = NEW_BOUNDS[family](p)
+        return np.asarray(lo, np.float64), np.asarray(hi, np.float64)
     else:
         raise ValueError(f"unknown family {family!r}; expected one of {FAMILIES}")
     return -e, e
@@ -329,6 +383,8 @@ def _sample_params(family: str, rng: np.random.Generator) -> np.ndarray:
             prims.append(np.concatenate([[kind], dims, [rounding], rotvec, centre]))
             mins.append(dims[0] if kind in (2, 3) else dims[:3 if kind == 0 else 2].min())
         return np.concatenate(prims)
+    if family in NEW_SAMPLERS:
+        return np.asarray(NEW_SAMPLERS[family](u, rng), np.float64)
     raise ValueError(f"unknown family {family!r}; expected one of {FAMILIES}")
 
 
@@ -339,13 +395,23 @@ def _rescale(family: str, params: np.ndarray, s: float) -> np.ndarray:
         scale[1] = 1.0
     if family == "union":
         scale.reshape(-1, _UNION_STRIDE)[:, [0, 5, 6, 7]] = 1.0
+    if family in ("pan", "banana"):  # pan handle tilt, banana half angle
+        scale[7 if family == "pan" else 1] = 1.0
     return params * scale
+
+
+def extent_range(family: str) -> tuple[float, float]:
+    """(min, max) largest extent (meters) of the members ``sample_spec`` draws of ``family``."""
+    if family not in FAMILIES:
+        raise ValueError(f"unknown family {family!r}; expected one of {FAMILIES}")
+    return _LONG_EXTENT_RANGE if family in _LONG_FAMILIES else _EXTENT_RANGE
 
 
 def sample_spec(
     family: str, rng: np.random.Generator, random_rotation: bool = False
 ) -> ObjectSpec:
-    """Draw a random hand-scale member of ``family``: largest extent in [0.02, 0.20] m.
+    """Draw a random hand-scale member of ``family``: largest extent in [0.03, 0.18] m
+    ([0.03, 0.25] m for pans, plates, hammers, screwdrivers, knives and bananas).
 
     Args:
       family: one of ``FAMILIES``.
@@ -358,8 +424,9 @@ def sample_spec(
     params = _sample_params(family, rng)
     lo, hi = local_bounds(family, params)
     extent = float(np.max(hi - lo))
-    if not 0.03 <= extent <= 0.18:
-        params = _rescale(family, params, float(np.clip(extent, 0.03, 0.18)) / extent)
+    e_min, e_max = extent_range(family)
+    if not e_min <= extent <= e_max:
+        params = _rescale(family, params, float(np.clip(extent, e_min, e_max)) / extent)
         lo, hi = local_bounds(family, params)
     rot = Rotation.random(random_state=rng).as_matrix() if random_rotation else np.eye(3)
     return ObjectSpec(family, params, rot, -rot @ (0.5 * (lo + hi)))

@@ -60,6 +60,16 @@ def _feature_size(spec: ObjectSpec) -> float:
         "box": lambda: 2 * p[3],
         "cylinder": lambda: 2 * p[2],
         "cone": lambda: 2 * p[3],
+        # Appended families: walls and blades like the bowl's (half their thickness), tubes and
+        # shafts by their radius, rounded edges by twice their radius.
+        "pan": lambda: min(0.5 * p[2], 1.8 * min(p[5], p[6])),
+        "jug": lambda: min(0.5 * p[2], 2 * p[11]),
+        "plate": lambda: 0.5 * p[3],
+        "hammer": lambda: min(2 * p[3], 2 * p[8], 2 * (p[7] + p[8])),
+        "screwdriver": lambda: min(p[5], 2 * p[3], 0.5 * p[6]),
+        "knife": lambda: p[2],
+        "rounded_box": lambda: 2 * p[3],
+        "banana": lambda: min(2 * p[3], p[5]),
     }
     return float(thin.get(spec.family, lambda: np.inf)())
 
