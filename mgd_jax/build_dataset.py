@@ -26,6 +26,9 @@ flags.DEFINE_string("manual_dir", None, "where the downloaded files are", **_F)
 flags.DEFINE_string("data_dir", None, "output root (default ~/tensorflow_datasets)", **_F)
 flags.DEFINE_string("mano_path", None,
                     "MANO_RIGHT.pkl, for builders that pose hands (grab, oakink_shape)", **_F)
+flags.DEFINE_integer("workers", None,
+                     "for builders that synthesise (mgd_synthetic): parallel processes on this "
+                     "machine (default: the config's, one per core)", **_F)
 flags.DEFINE_string("shard", None,
                     "i/n: for builders that synthesise (mgd_synthetic), work only on this share of "
                     "the objects (one job of a cluster array); a later build without --shard "
@@ -53,7 +56,8 @@ def main(argv: Sequence[str] | None = None):
     try:
         if FLAGS.shard:
             shard, num_shards = _parse_shard(FLAGS.shard)
-            builder = builders.make_builder(rest[0], FLAGS.config, FLAGS.data_dir, FLAGS.mano_path)
+            builder = builders.make_builder(rest[0], FLAGS.config, FLAGS.data_dir, FLAGS.mano_path,
+                                            FLAGS.workers)  # fmt: skip
             if not hasattr(builder, "synthesize_shard"):
                 raise ValueError(f"--shard: {rest[0]} has no per-object work to split")
             stats = builder.synthesize_shard(shard, num_shards)
@@ -62,8 +66,8 @@ def main(argv: Sequence[str] | None = None):
                   f"{len(stats['failed'])} failed; build without --shard once every shard is done")  # fmt: skip
             return builder
         builder = builders.build(rest[0], FLAGS.config, FLAGS.data_dir, FLAGS.manual_dir,
-                                 FLAGS.mano_path)  # fmt: skip
-    except TypeError as e:  # --mano_path given to a builder without a hand
+                                 FLAGS.mano_path, FLAGS.workers)  # fmt: skip
+    except TypeError as e:  # --mano_path or --workers given to a builder without them
         raise ValueError(str(e)) from e
     print(f"built {builder.info.full_name} in {builder.data_dir}: "
           + ", ".join(f"{k}={v.num_examples}" for k, v in builder.info.splits.items()))  # fmt: skip

@@ -37,8 +37,8 @@ class MgdObjects(tfds.core.GeneratorBasedBuilder):
     VERSION = tfds.core.Version("1.0.0")
     BUILDER_CONFIGS = [
         MgdObjectsConfig(name="tiny", per_family=2, description="2 shapes per family (tests)"),
-        MgdObjectsConfig(name="demo", per_family=40, families=procedural.ORIGINAL_FAMILIES,
-                         description="40 shapes per family, the first 11 families"),  # fmt: skip
+        MgdObjectsConfig(name="demo", per_family=22,
+                         description="22 shapes per family of all 20 (440 objects)"),  # fmt: skip
         MgdObjectsConfig(name="full", per_family=2000, description="2000 shapes per family"),
     ]
 

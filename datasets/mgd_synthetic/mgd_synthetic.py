@@ -1,17 +1,21 @@
 """mgd_synthetic: the embedded hand-object dataset: optimised, quality-filtered grasps of a
 MANO-layout hand on procedural objects, plus object-only examples (array_record, no TensorFlow).
 
-    python -m mgd_jax.build_dataset datasets/mgd_synthetic --config=demo   # CPU: < 20 minutes
-    python -m mgd_jax.build_dataset datasets/mgd_synthetic --config=full   # GPU recommended
+    python -m mgd_jax.build_dataset datasets/mgd_synthetic --config=demo   # 2 CPU cores: < 25 min
+    python -m mgd_jax.build_dataset datasets/mgd_synthetic --config=full   # a GPU or a cluster
     python -m mgd_jax.build_dataset datasets/mgd_synthetic --config=tiny   # tests
-    # add --mano_path=/path/to/MANO_RIGHT.pkl to synthesise with the real MANO hand
+    # add --mano_path=/path/to/MANO_RIGHT.pkl to synthesise with the real MANO hand,
+    # --workers=N to set the parallel processes (default: one per core, at most 8)
 
 How it is made: for every procedural object (``mgd_jax.objects.procedural`` families, object
-``i`` of a family from the seed ``base_seed + i``, randomly rotated, 3-18 cm) the grasp optimiser
-(``mgd_jax.grasps.synthesize_objects``) runs ``grasps_per_object`` candidates; candidates pass the quality
-filter (penetration < 0.5 cm, >= 3 fingers in contact including the thumb, MuJoCo simulation
-displacement < 2 cm) and the accepted ones become examples. The hand is expressed in the
-object-centric frame of the stored points (the mesh's bounding-box centre at the origin), meters.
+``i`` of a family from the seed ``base_seed + i``, randomly rotated, hand-scale) the grasp
+optimiser (``mgd_jax.grasps.synthesize_objects``: the object's analytic SDF sampled on a 64^3
+grid, ``chunk`` objects per call, one compilation for every family) runs ``grasps_per_object``
+candidates; candidates pass the quality filter (penetration < 0.5 cm, >= 3 fingers in contact
+including the thumb, MuJoCo simulation displacement < 2 cm, by ``mgd_jax.evaluators`` on the
+posed hand mesh) and the ``max_per_object`` lowest-energy accepted ones become examples. The hand
+is expressed in the object-centric frame of the stored points (the mesh's bounding-box centre at
+the origin), meters. The objects are shared among ``workers`` processes on this machine.
 
 Splits are by object (an object never appears in two splits): per family, the last 10 % of the
 seeds are ``test``, the 10 % before ``validation``, the rest ``train``. ``train_objects`` holds
@@ -20,17 +24,18 @@ object-only examples (``has_hand`` False, pose and trans zero): the train object
 paper (HOI pairs train everything, object-only data the object part).
 
 Resumable: each object's synthesis is saved in ``<data_dir>/downloads/mgd_synthetic_work/<config>/
-<hand>-<settings>`` as soon as it finishes; an interrupted build re-run with the same command
-continues from there and never drops finished objects.
+<hand>-<settings>`` as soon as its chunk finishes; an interrupted build re-run with the same
+command continues from there and never drops finished objects.
 
 On a cluster, split the synthesis by object ranges with any job runner (e.g. a SLURM array), each
 worker writing into the same work folder, then build once (it only reads the finished objects):
 
     python -m mgd_jax.build_dataset datasets/mgd_synthetic --config=full --data_dir=$SHARED \
         --shard=$SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT      # every worker, in parallel
-    python -m mgd_jax.build_dataset datasets/mgd_synthetic --config=full --data_dir=$SHARED An object whose synthesis fails is logged and counted, and the
-build goes on. Acceptance rates per family are logged and stored in the dataset's metadata
-(``synthesis_stats``).
+    python -m mgd_jax.build_dataset datasets/mgd_synthetic --config=full --data_dir=$SHARED
+
+An object whose synthesis fails is logged and counted, and the build goes on. Acceptance rates
+per family are logged and stored in the dataset's metadata (``synthesis_stats``).
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import multiprocessing
 import os
 
 import jax
@@ -56,10 +62,12 @@ _EXTRA_SEED = 900_000  # object-only shapes: seeds that never hold grasps
 class MgdSyntheticConfig(tfds.core.BuilderConfig):
     per_family: int = 10  # objects with grasps, per family (split 80/10/10 by object)
     extra_objects_per_family: int = 10  # object-only shapes, per family (train_objects)
-    grasps_per_object: int = 16  # optimised candidates per object (one batch)
-    max_per_object: int = 8  # accepted grasps kept per object (the lowest-energy ones)
-    optimiser_steps: int = 200
+    grasps_per_object: int = 24  # optimised candidates per object
+    max_per_object: int = 16  # accepted grasps kept per object (the lowest-energy ones)
+    optimiser_steps: int | None = None  # None: GraspConfig's default
     families: tuple[str, ...] = tuple(procedural.FAMILIES)
+    chunk: int = 8  # objects per optimiser call (one compilation serves every object)
+    workers: int = 0  # synthesis processes (0: one per CPU core, at most 8)
 
 
 def _object_ranges(n: int) -> dict[str, range]:
@@ -89,23 +97,26 @@ class MgdSynthetic(tfds.core.GeneratorBasedBuilder):
     VERSION = tfds.core.Version("1.0.0")
     BUILDER_CONFIGS = [
         MgdSyntheticConfig(name="tiny", per_family=3, extra_objects_per_family=1,
-                           grasps_per_object=8, max_per_object=4, optimiser_steps=200,
+                           grasps_per_object=8, max_per_object=4, chunk=2, workers=1,
                            families=("box", "cylinder"), description="tests"),  # fmt: skip
-        MgdSyntheticConfig(name="demo", families=procedural.ORIGINAL_FAMILIES,
-                           description="CPU-sized, the embedded default (the first 11 families)"),  # fmt: skip
-        MgdSyntheticConfig(name="full", per_family=400, extra_objects_per_family=2000,
-                           grasps_per_object=128, max_per_object=32, description="paper-sized"),  # fmt: skip
+        MgdSyntheticConfig(name="demo", per_family=25, description="CPU-sized, the embedded "
+                           "default: 20 families x 25 objects (420 train, 40 validation, 40 "
+                           "test), 24 candidates each"),  # fmt: skip
+        MgdSyntheticConfig(name="full", per_family=500, extra_objects_per_family=2000,
+                           grasps_per_object=64, max_per_object=32, chunk=16,
+                           description="GPU or cluster sized: 10,000 objects, >= 100k grasps"),  # fmt: skip
     ]
 
-    def __init__(self, *, mano_path: str | None = None, **kwargs):
+    def __init__(self, *, mano_path: str | None = None, workers: int | None = None, **kwargs):
         self._mano_path = mano_path
+        self._workers = workers  # overrides the config's ``workers``
         super().__init__(**kwargs)
 
     def _work_dir(self, download_dir: str, model) -> str:
         """The per-object cache, keyed by hand model and every synthesis setting: a changed
         setting never reuses grasps made under others."""
         cfg = self.builder_config
-        settings = json.dumps([cfg.grasps_per_object, cfg.optimiser_steps, _BASE_SEED,
+        settings = json.dumps([cfg.grasps_per_object, _BASE_SEED, grasps.batch.DEFAULT_RESOLUTION,
                                dataclasses.asdict(self._grasp_config())], sort_keys=True)  # fmt: skip
         key = hand.fingerprint(model)[:12] + "-" + examples.stable_seed(settings).to_bytes(4, "little").hex()
         work = os.path.join(download_dir, "mgd_synthetic_work", cfg.name, key)
@@ -113,7 +124,8 @@ class MgdSynthetic(tfds.core.GeneratorBasedBuilder):
         return work
 
     def _grasp_config(self) -> grasps.GraspConfig:
-        return grasps.GraspConfig(steps=self.builder_config.optimiser_steps)
+        steps = self.builder_config.optimiser_steps
+        return grasps.GraspConfig() if steps is None else grasps.GraspConfig(steps=steps)
 
     def _jobs(self) -> list[tuple[str, str, int]]:
         """(split, family, object index) of every object with grasps, in a fixed order."""
@@ -123,8 +135,9 @@ class MgdSynthetic(tfds.core.GeneratorBasedBuilder):
 
     def synthesize_shard(self, shard: int, num_shards: int, download_dir: str | None = None) -> dict:
         """Synthesise (or find cached) the objects ``shard, shard + num_shards, ...`` of the job
-        list into the work folder, without writing the dataset; a later plain build merges every
-        shard's objects. Returns ``{"objects", "accepted", "candidates", "failed"}`` of this shard.
+        list, and the object-only shapes likewise, into the work folder, without writing the
+        dataset; a later plain build merges every shard's objects. Returns ``{"objects",
+        "accepted", "candidates", "failed"}`` of this shard.
 
         Raises:
           ValueError when ``shard`` is not in ``0..num_shards-1``.
@@ -133,21 +146,46 @@ class MgdSynthetic(tfds.core.GeneratorBasedBuilder):
             raise ValueError(f"--shard={shard}/{num_shards}: the shard index must be in 0..{num_shards - 1}")
         model = hand.load(self._mano_path or None)
         work = self._work_dir(download_dir or os.path.join(self.data_dir_root, "downloads"), model)
-        jobs = self._jobs()[shard::num_shards]
-        out = {"objects": len(jobs), "accepted": 0, "candidates": 0, "failed": []}
-        for _, family, i in tqdm.tqdm(jobs, desc=f"mgd_synthetic shard {shard}/{num_shards}",
-                                      unit="object"):  # fmt: skip
-            try:
-                r = _synthesize_object(work, model, family, _BASE_SEED + i, self.builder_config,
-                                       self._grasp_config())  # fmt: skip
-            except Exception as e:  # one bad object must not end a long job
-                logging.error("mgd_synthetic: %s/%d failed: %s: %s", family, _BASE_SEED + i,
-                              type(e).__name__, e)  # fmt: skip
-                out["failed"].append(f"{family}/{_BASE_SEED + i}")
-                continue
-            out["accepted"] += int(r["accepted"].sum())
-            out["candidates"] += len(r["accepted"])
-        return out
+        jobs = [(family, _BASE_SEED + i) for _, family, i in self._jobs()][shard::num_shards]
+        results, failed = _synthesize_jobs(work, model, jobs, self.builder_config,
+                                           self._grasp_config(),
+                                           f"mgd_synthetic shard {shard}/{num_shards}", shard)  # fmt: skip
+        for family, seed in self._extra_objects()[shard::num_shards]:
+            _object_only(work, family, seed)
+        return {"objects": len(jobs), "failed": failed,
+                "accepted": sum(int(r["accepted"].sum()) for r in results.values()),
+                "candidates": sum(len(r["accepted"]) for r in results.values())}  # fmt: skip
+
+    def _extra_objects(self) -> list[tuple[str, int]]:
+        cfg = self.builder_config
+        return [(f, _EXTRA_SEED + i) for f in cfg.families for i in range(cfg.extra_objects_per_family)]
+
+    def _run_workers(self, download_dir: str) -> None:
+        """Synthesise every shard in ``workers`` parallel processes (each ``synthesize_shard``)."""
+        workers = _num_workers(self.builder_config, self._workers)
+        folder = os.path.dirname(os.path.abspath(__file__))
+        args = (folder, self.builder_config.name, self.data_dir_root, self._mano_path, download_dir)
+        logging.info("mgd_synthetic: synthesising in %d processes", workers)
+        ctx = multiprocessing.get_context("spawn")
+        old = os.environ.get("XLA_FLAGS")
+        # One XLA thread per process: the processes share the cores instead of oversubscribing.
+        os.environ["XLA_FLAGS"] = ((old or "") + " --xla_cpu_multi_thread_eigen=false "
+                                   "intra_op_parallelism_threads=1").strip()  # fmt: skip
+        try:
+            procs = [ctx.Process(target=_shard_worker, args=(*args, i, workers)) for i in range(workers)]
+            for proc in procs:
+                proc.start()
+            for proc in procs:
+                proc.join()
+        finally:
+            if old is None:
+                os.environ.pop("XLA_FLAGS", None)
+            else:
+                os.environ["XLA_FLAGS"] = old
+        bad = [i for i, proc in enumerate(procs) if proc.exitcode != 0]
+        if bad:
+            logging.warning("mgd_synthetic: worker(s) %s stopped early; their unfinished objects "
+                            "are synthesised here", bad)  # fmt: skip
 
     def _info(self) -> tfds.core.DatasetInfo:
         return self.dataset_info_from_configs(
@@ -157,25 +195,15 @@ class MgdSynthetic(tfds.core.GeneratorBasedBuilder):
     def _split_generators(self, dl_manager):
         cfg = self.builder_config
         model = hand.load(self._mano_path or None)
-        work = self._work_dir(os.fspath(dl_manager.download_dir), model)
+        download_dir = os.fspath(dl_manager.download_dir)
+        work = self._work_dir(download_dir, model)
         ranges = _object_ranges(cfg.per_family)
-        jobs = self._jobs()
-        results, failed = {}, []
-        grasp_config = self._grasp_config()
-        bar = tqdm.tqdm(jobs, desc="mgd_synthetic: synthesising grasps", unit="object")
-        for split, family, i in bar:
-            seed = _BASE_SEED + i
-            try:
-                results[(family, seed)] = _synthesize_object(work, model, family, seed, cfg,
-                                                             grasp_config)  # fmt: skip
-            except Exception as e:  # one bad object must not end a long build
-                logging.error("mgd_synthetic: %s/%d failed and is skipped: %s: %s", family, seed,
-                              type(e).__name__, e)  # fmt: skip
-                failed.append(f"{family}/{seed}")
-            done = [r for r in results.values()]
-            acc = sum(int(r["accepted"].sum()) for r in done)
-            cand = sum(len(r["accepted"]) for r in done)
-            bar.set_postfix(accepted=f"{acc}/{cand}")
+        jobs = [(family, _BASE_SEED + i) for _, family, i in self._jobs()]
+        todo = [j for j in jobs if not os.path.exists(_cache_path(work, *j))]
+        if _num_workers(cfg, self._workers) > 1 and len(todo) > cfg.chunk:
+            self._run_workers(download_dir)
+        results, failed = _synthesize_jobs(work, model, jobs, cfg, self._grasp_config(),
+                                           "mgd_synthetic: synthesising grasps")  # fmt: skip
         stats = _family_stats(results)
         stats["failed_objects"] = failed
         logging.info("mgd_synthetic acceptance per family: %s", json.dumps(stats))
@@ -195,8 +223,8 @@ class MgdSynthetic(tfds.core.GeneratorBasedBuilder):
                 continue
             splits[split] = self._generate_examples(objs, results)
         object_only = [(f, _BASE_SEED + i) for f in cfg.families for i in ranges["train"]]
-        object_only += [(f, _EXTRA_SEED + i) for f in cfg.families
-                        for i in range(cfg.extra_objects_per_family)]  # fmt: skip
+        object_only += self._extra_objects()
+        results.update({o: _object_only(work, *o) for o in self._extra_objects()})
         splits["train_objects"] = self._generate_examples(object_only, results, object_only=True)
         return splits
 
@@ -262,36 +290,120 @@ def _object_example(family: str, seed: int, synthesis: dict | None = None) -> di
     return example
 
 
-def _synthesize_object(work: str, model, family: str, seed: int, cfg: MgdSyntheticConfig,
-                       grasp_config: grasps.GraspConfig) -> dict:  # fmt: skip
-    """Synthesise and filter the grasps of one object, or load them from the work folder."""
-    path = os.path.join(work, f"{family}_{seed}.npz")
-    if os.path.exists(path):
-        try:
-            with np.load(path) as f:
-                return {k: f[k] for k in f.files}
-        except (OSError, ValueError, EOFError) as e:  # a torn file from a killed build: redo it
-            logging.warning("mgd_synthetic: redoing %s (unreadable: %s)", path, e)
-    spec, mesh = sdf_mesh.sample_object(family, seed, random_rotation=True)
-    result = grasps.synthesize_objects([spec], cfg.grasps_per_object, jax.random.PRNGKey(seed), model,
-                               grasp_config)  # fmt: skip
-    lo, hi = mesh.bounds
-    out = {
-        "pose": np.asarray(result.pose, np.float32),
-        "trans": np.asarray(result.trans, np.float32),
-        "accepted": np.asarray(result.accepted, bool),
-        "energy": np.asarray(result.energy, np.float32),
-        "penetration_depth_cm": np.asarray(result.metrics["penetration_depth_cm"], np.float32),
-        "sim_displacement_cm": np.asarray(result.metrics["sim_displacement_cm"], np.float32),
-        "num_fingers_in_contact": np.asarray(result.metrics["num_fingers_in_contact"], np.int32),
-        "centre": (0.5 * (lo + hi)).astype(np.float32),  # the object-centric frame's origin
-        "family": np.asarray(family),
-    }
-    example = examples.make_example(mesh, f"{family}/{seed}", f"mgd_synthetic/{family}", 1.0)
-    out["points"], out["normals"] = example["points"], example["normals"]
+def _num_workers(cfg: MgdSyntheticConfig, override: int | None = None) -> int:
+    workers = cfg.workers if override is None else override
+    if workers < 0:
+        raise ValueError(f"--workers={workers}: give a positive number (0: one per core)")
+    return workers if workers > 0 else max(1, min(8, os.cpu_count() or 1))
+
+
+def _shard_worker(folder, config, data_dir, mano_path, download_dir, shard, num_shards) -> None:
+    """Process entry point of ``_run_workers``."""
+    from mgd_jax.data import builders
+
+    logging.getLogger().setLevel(logging.WARNING)
+    builder = builders.make_builder(folder, config, data_dir, mano_path)
+    builder.synthesize_shard(shard, num_shards, download_dir)
+
+
+def _cache_path(work: str, family: str, seed: int) -> str:
+    return os.path.join(work, f"{family}_{seed}.npz")
+
+
+def _load(path: str) -> dict | None:
+    if not os.path.exists(path):
+        return None
+    try:
+        with np.load(path) as f:
+            return {k: f[k] for k in f.files}
+    except (OSError, ValueError, EOFError) as e:  # a torn file from a killed build: redo it
+        logging.warning("mgd_synthetic: redoing %s (unreadable: %s)", path, e)
+        return None
+
+
+def _save(path: str, out: dict) -> None:
     tmp = f"{path}.{os.getpid()}.tmp.npz"
     np.savez(tmp, **out)
     os.replace(tmp, path)
+
+
+def _object_only(work: str, family: str, seed: int) -> dict:
+    """Points and normals of an object-only shape, cached in the work folder."""
+    path = _cache_path(work, family, seed)
+    out = _load(path)
+    if out is None:
+        _, mesh = sdf_mesh.sample_object(family, seed, random_rotation=True)
+        example = examples.make_example(mesh, f"{family}/{seed}", f"mgd_synthetic/{family}", 1.0)
+        out = {"points": example["points"], "normals": example["normals"], "family": np.asarray(family)}
+        _save(path, out)
+    return out
+
+
+def _synthesize_jobs(work: str, model, jobs: list[tuple[str, int]], cfg: MgdSyntheticConfig,
+                     grasp_config: grasps.GraspConfig, desc: str,
+                     position: int = 0) -> tuple[dict, list[str]]:  # fmt: skip
+    """Synthesise (or load from the work folder) every (family, seed) of ``jobs``, ``cfg.chunk``
+    objects per optimiser call. Returns ({job: record}, ["family/seed" that failed])."""
+    results, failed, todo = {}, [], []
+    for job in jobs:
+        cached = _load(_cache_path(work, *job))
+        if cached is None:
+            todo.append(job)
+        else:
+            results[job] = cached
+    bar = tqdm.tqdm(total=len(jobs), initial=len(results), desc=desc, unit="object",
+                    position=position)  # fmt: skip
+    for start in range(0, len(todo), cfg.chunk):
+        chunk = todo[start : start + cfg.chunk]
+        results.update(_synthesize_chunk(work, model, chunk, cfg, grasp_config, failed))
+        bar.update(len(chunk))
+        acc = sum(int(r["accepted"].sum()) for r in results.values())
+        bar.set_postfix(accepted=f"{acc}/{sum(len(r['accepted']) for r in results.values())}")
+    bar.close()
+    return results, failed
+
+
+def _synthesize_chunk(work: str, model, chunk: list[tuple[str, int]], cfg: MgdSyntheticConfig,
+                      grasp_config: grasps.GraspConfig, failed: list[str]) -> dict:  # fmt: skip
+    """Synthesise, filter and save the grasps of a few objects in one optimiser call; when the
+    call fails, each object is tried alone, and an object that fails alone is logged and listed
+    in ``failed`` (one bad object must not end a long build)."""
+    try:
+        objects = [sdf_mesh.sample_object(family, seed, random_rotation=True) for family, seed in chunk]
+        result = grasps.synthesize_objects(
+            [spec for spec, _ in objects], cfg.grasps_per_object, jax.random.PRNGKey(0), model,
+            grasp_config, meshes=[mesh for _, mesh in objects],
+            object_keys=[jax.random.PRNGKey(seed) for _, seed in chunk], chunk=cfg.chunk)  # fmt: skip
+    except Exception as e:
+        if len(chunk) > 1:
+            out = {}
+            for job in chunk:
+                out.update(_synthesize_chunk(work, model, [job], cfg, grasp_config, failed))
+            return out
+        family, seed = chunk[0]
+        logging.error("mgd_synthetic: %s/%d failed and is skipped: %s: %s", family, seed,
+                      type(e).__name__, e)  # fmt: skip
+        failed.append(f"{family}/{seed}")
+        return {}
+    out = {}
+    for j, ((family, seed), (_, mesh)) in enumerate(zip(chunk, objects)):
+        sel = np.asarray(result.object_index) == j
+        lo, hi = mesh.bounds
+        record = {
+            "pose": np.asarray(result.pose[sel], np.float32),
+            "trans": np.asarray(result.trans[sel], np.float32),
+            "accepted": np.asarray(result.accepted[sel], bool),
+            "energy": np.asarray(result.energy[sel], np.float32),
+            "penetration_depth_cm": np.asarray(result.metrics["penetration_depth_cm"][sel], np.float32),
+            "sim_displacement_cm": np.asarray(result.metrics["sim_displacement_cm"][sel], np.float32),
+            "num_fingers_in_contact": np.asarray(result.metrics["num_fingers_in_contact"][sel], np.int32),
+            "centre": (0.5 * (lo + hi)).astype(np.float32),  # the object-centric frame's origin
+            "family": np.asarray(family),
+        }  # fmt: skip
+        example = examples.make_example(mesh, f"{family}/{seed}", f"mgd_synthetic/{family}", 1.0)
+        record["points"], record["normals"] = example["points"], example["normals"]
+        _save(_cache_path(work, family, seed), record)
+        out[(family, seed)] = record
     return out
 
 

@@ -34,11 +34,12 @@ def load_builder_class(path: str) -> type:
 
 
 def make_builder(path: str, config: str | None = None, data_dir: str | None = None,
-                 mano_path: str | None = None):  # fmt: skip
+                 mano_path: str | None = None, workers: int | None = None):  # fmt: skip
     """The ``tfds`` builder of ``datasets/<name>`` (array_record), not yet prepared.
 
     Raises:
-      TypeError when ``mano_path`` is given to a builder that does not pose hands.
+      TypeError when ``mano_path`` is given to a builder that does not pose hands, or
+      ``workers`` to one that does not synthesise in processes.
     """
     cls = load_builder_class(path)
     kwargs = {"file_format": "array_record", "data_dir": data_dir}
@@ -48,16 +49,21 @@ def make_builder(path: str, config: str | None = None, data_dir: str | None = No
         if "mano_path" not in inspect.signature(cls.__init__).parameters:
             raise TypeError(f"--mano_path: {cls.__name__} does not use a hand model")
         kwargs["mano_path"] = mano_path
+    if workers is not None:
+        if "workers" not in inspect.signature(cls.__init__).parameters:
+            raise TypeError(f"--workers: {cls.__name__} does not synthesise in processes")
+        kwargs["workers"] = workers
     return cls(**kwargs)
 
 
 def build(path: str, config: str | None = None, data_dir: str | None = None,
-          manual_dir: str | None = None, mano_path: str | None = None):  # fmt: skip
+          manual_dir: str | None = None, mano_path: str | None = None,
+          workers: int | None = None):  # fmt: skip
     """Build (or reuse, when already complete) ``datasets/<name>`` as array_record.
 
     Returns:
       The prepared ``tfds`` builder (``builder.info.splits`` has the sizes).
     """
-    builder = make_builder(path, config, data_dir, mano_path)
+    builder = make_builder(path, config, data_dir, mano_path, workers)
     builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=manual_dir))
     return builder

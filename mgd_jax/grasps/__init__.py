@@ -5,7 +5,9 @@ Used to build the synthetic hand-object dataset and to refine generated grasps. 
 radians throughout.
 """
 
-from mgd_jax.grasps.api import refine, synthesize
+from mgd_jax.grasps import batch
+from mgd_jax.grasps.api import refine, refine_many, synthesize, synthesize_many
+from mgd_jax.grasps.batch import check_graspable, object_grid, optimize_objects, procedural_grid, refine_objects
 from mgd_jax.grasps.config import GraspConfig
 from mgd_jax.grasps.energy import TERMS, energies, weighted_total
 from mgd_jax.grasps.optimize import (
@@ -15,6 +17,7 @@ from mgd_jax.grasps.optimize import (
     initial_grasps,
     optimize,
     procedural_sdf,
+    proxies_for,
     refine_with_sdf,
 )
 from mgd_jax.grasps.proxies import HandProxies, build_proxies
@@ -39,12 +42,21 @@ __all__ = [
     "evaluate_energies",
     "filter_grasps",
     "grid_sdf",
+    "batch",
+    "check_graspable",
     "initial_grasps",
+    "object_grid",
+    "optimize_objects",
+    "procedural_grid",
+    "refine_objects",
     "optimize",
     "procedural_sdf",
+    "proxies_for",
     "refine",
+    "refine_many",
     "refine_with_sdf",
     "synthesize",
+    "synthesize_many",
     "synthesize_objects",
     "weighted_total",
 ]

@@ -1,7 +1,9 @@
-"""The two calls most users need: grasps for their own mesh, and refinement of given grasps.
+"""The calls most users need: grasps for their own mesh, and refinement of given grasps.
 
     pose, trans, energy = grasps.synthesize(hand.load(), mesh, num=64, seed=0)
     pose, trans = grasps.refine(hand.load(), pose, trans, mesh, steps=100)
+    per_object = grasps.synthesize_many(hand.load(), meshes, num=8)   # a folder: one compilation
+    per_object = grasps.refine_many(hand.load(), poses, transes, meshes)
 
 Meshes are ``trimesh.Trimesh`` in meters, in the frame the grasps are in (for generated samples:
 the object-centric frame); a procedural ``ObjectSpec`` or an SDF callable also works. A mesh's
@@ -11,12 +13,20 @@ sign; see that module for open meshes).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Callable, Union
 
 import jax
 import numpy as np
 import trimesh
 
+from mgd_jax.grasps.batch import (
+    DEFAULT_RESOLUTION,
+    check_graspable,
+    object_grid,
+    optimize_objects,
+    refine_objects,
+)
 from mgd_jax.grasps.config import GraspConfig
 from mgd_jax.grasps.optimize import grid_sdf, optimize, procedural_sdf, refine_with_sdf
 from mgd_jax.grasps.proxies import HandProxies
@@ -31,8 +41,7 @@ _NUM_SURFACE_POINTS = 512
 def _sdf_and_points(obj: ObjectLike, object_points: np.ndarray | None, seed: int = 0):
     """(SDF pytree, (M, 3) surface points in meters) of a mesh, a procedural spec or an SDF."""
     if isinstance(obj, trimesh.Trimesh):
-        if len(obj.faces) == 0:
-            raise ValueError("grasps: the object mesh has no faces")
+        check_graspable(obj)
         points = sampling.sample_points(obj, _NUM_SURFACE_POINTS, seed=seed)
         return grid_sdf(sdf_grid.build_sdf_grid(obj)), points
     if isinstance(obj, procedural.ObjectSpec):
@@ -104,3 +113,83 @@ def refine(
     sdf_fn, points = _sdf_and_points(object_mesh, object_points)
     result = refine_with_sdf(hand_model, pose, trans, sdf_fn, steps, points, config)
     return np.asarray(result.pose), np.asarray(result.trans)
+
+
+def _grids_and_points(objects, object_points, resolution):
+    grids, points = [], []
+    for i, obj in enumerate(objects):
+        if not isinstance(obj, (trimesh.Trimesh, procedural.ObjectSpec)):
+            raise TypeError(f"object {i}: expected a trimesh.Trimesh or an ObjectSpec, got "
+                            f"{type(obj).__name__}")  # fmt: skip
+        grids.append(object_grid(obj, resolution))
+        if object_points is not None:
+            points.append(np.asarray(object_points[i], np.float32)[:_NUM_SURFACE_POINTS])
+        else:
+            mesh = obj if isinstance(obj, trimesh.Trimesh) else sdf_mesh.mesh(obj)
+            points.append(sampling.sample_points(mesh, _NUM_SURFACE_POINTS, seed=0))
+    return grids, points
+
+
+def synthesize_many(
+    hand_model: HandModel | HandProxies,
+    objects: Sequence[trimesh.Trimesh | procedural.ObjectSpec],
+    num: int,
+    seed: int = 0,
+    config: GraspConfig = GraspConfig(),
+    resolution: int = DEFAULT_RESOLUTION,
+    chunk: int = 8,
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """``synthesize`` on many objects at once: one compilation for all of them (their SDFs are
+    ``resolution``^3 grids), ``chunk`` objects per call.
+
+    Args:
+      hand_model: the hand or its proxies.
+      objects: meshes (meters; each passes ``check_graspable``) or ``ObjectSpec``s.
+      num: grasps per object.
+      seed: object i uses the key ``fold_in(PRNGKey(seed), i)``.
+      config: energy weights and schedule.
+      resolution: SDF grid size per axis.
+      chunk: objects per optimiser call.
+
+    Returns:
+      per object: pose (num, 16, 3) radians, trans (num, 3) meters, energy (num,).
+    """
+    grids, points = _grids_and_points(objects, None, resolution)
+    results = optimize_objects(hand_model, grids, points, jax.random.PRNGKey(seed), num, config,
+                               chunk)  # fmt: skip
+    return [(r.pose, r.trans, r.energy) for r in results]
+
+
+def refine_many(
+    hand_model: HandModel | HandProxies,
+    poses: Sequence[np.ndarray],
+    transes: Sequence[np.ndarray],
+    objects: Sequence[trimesh.Trimesh | procedural.ObjectSpec],
+    steps: int = 100,
+    config: GraspConfig = GraspConfig(),
+    object_points: Sequence[np.ndarray] | None = None,
+    resolution: int = DEFAULT_RESOLUTION,
+    chunk: int = 8,
+    progress: Callable[[int], None] | None = None,
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``refine`` on many objects at once (one compilation; ``chunk`` objects per call).
+
+    Args:
+      hand_model: the hand the poses belong to (or its proxies).
+      poses: per object (B_i, 16, 3) MANO axis-angle, radians.
+      transes: per object (B_i, 3) meters, in the object's frame.
+      objects: meshes (meters) or ``ObjectSpec``s.
+      steps: Adam iterations.
+      config: energy weights.
+      object_points: optional per object (M_i >= 512, 3) surface points, meters.
+      resolution: SDF grid size per axis.
+      chunk: objects per optimiser call.
+      progress: optional ``progress(done_objects)``, called as objects finish.
+
+    Returns:
+      per object: refined pose (B_i, 16, 3) and trans (B_i, 3).
+    """
+    grids, points = _grids_and_points(objects, object_points, resolution)
+    results = refine_objects(hand_model, poses, transes, grids, points, steps, config, chunk,
+                             progress)  # fmt: skip
+    return [(r.pose, r.trans) for r in results]

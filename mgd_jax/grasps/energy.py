@@ -101,6 +101,7 @@ def energies(
     sdf_fn: SdfFn,
     object_points: jax.Array,
     config: GraspConfig,
+    terms: tuple[str, ...] = TERMS,
 ) -> dict[str, jax.Array]:
     """All energy terms of one grasp.
 
@@ -111,15 +112,17 @@ def energies(
       sdf_fn: (N, 3) -> (N,) signed distance of the object, meters, negative inside.
       object_points: (M, 3) points on the object surface, meters (M may be 0).
       config: weights of the per-finger contact and the wrench.
+      terms: the terms to compute (static); the others are returned as 0 and cost nothing
+        (used to profile the terms one by one).
 
     Returns:
       ``{term: () float}`` for every name in ``TERMS`` (unweighted, >= 0).
     """
-    out = hand.forward(proxies.reduced, pose, trans)
-    verts, joints = out.vertices, out.joints
+    posed = hand.forward(proxies.reduced, pose, trans)
+    verts, joints = posed.vertices, posed.joints
     pads = verts[proxies.pad_ids]  # (5, K, 3)
     palm = verts[proxies.palm_ids]  # (Kp, 3)
-    surface = verts[proxies.energy_ids]  # (Ve, 3)
+    surface = verts[proxies.energy_ids[: config.num_energy_vertices]]  # (Ve, 3)
     num_f, k = pads.shape[:2]
     contact_pts = jnp.concatenate([pads.reshape(-1, 3), palm])
     values, pullback = jax.vjp(sdf_fn, contact_pts)
@@ -144,10 +147,11 @@ def energies(
     wrench = jnp.sum(net_force**2) + jnp.sum((torque / config.wrench_length) ** 2)
 
     if object_points.shape[0]:
-        obj_pen = jnp.sum(inside_hand_depth(proxies, joints, object_points))
+        tested = object_points[: config.num_object_points]
+        obj_pen = jnp.sum(inside_hand_depth(proxies, joints, tested))
     else:
         obj_pen = jnp.zeros((), verts.dtype)
-    return {
+    out = {
         "contact": jnp.sum(weights * dist),
         "palm_contact": jnp.sum(palm_w * palm_d),
         "hand_penetration": jnp.sum(depth_hand),
@@ -156,6 +160,8 @@ def energies(
         "self_collision": self_collision(proxies, joints),
         "wrench": wrench,
     }
+    # Terms left out are constants: XLA drops their computation (and their gradients).
+    return {k: v if k in terms else jnp.zeros((), v.dtype) for k, v in out.items()}
 
 
 def weighted_total(

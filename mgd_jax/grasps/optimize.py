@@ -1,20 +1,28 @@
-"""Batched grasp synthesis: pre-grasp initialisation and annealed Adam over (pose, trans).
+"""Batched grasp synthesis: pre-grasps that close in on the object, and Adam over (pose, trans).
+
+Pre-grasps (``initial_grasps``) come from random approach directions: the palm faces the object
+from beyond its support plane. With ``GraspConfig.init_close`` (the default) each then closes
+in like a pre-shaped hand: the open hand moves along the approach until it first touches the
+object, and every finger flexes from the open pose towards a closed one until it first touches
+(a path of ``init_close_levels`` poses each, the crossing interpolated; one batched pass of
+forward kinematics and SDF queries, no gradients).
 
 The optimiser works on (global axis-angle (3,), finger angles in the anatomical frames (15, 3),
 translation (3,)) per grasp. Each step takes an Adam step with a cosine-decayed step size per
 parameter group, adds Gaussian jitter whose temperature decays to zero (an annealing schedule
-that lets hands slide out of poor local minima early on), grows the penetration weights from
-``penetration_start`` to full, and clamps finger angles into the anatomical limits. All
-iterations run in one jitted ``lax.scan``; grasps are independent (energies are ``vmap``ped),
-so a batch is one call. The best iterate of the final phase (full weights, no jitter) is
-returned.
+that lets hands slide out of poor local minima early on; the v1 setting), grows the penetration
+weights from ``penetration_start`` to full, and clamps finger angles into the anatomical limits.
+All iterations run in one jitted ``lax.scan``; grasps are independent (energies are
+``vmap``ped), so a batch is one call. With ``oversample`` k, k times as many pre-grasps are made
+and only the lowest-energy ones are carried on after ``prune_at`` of the steps. The best iterate
+of the final phase (full weights, no jitter) is returned; with ``final_close`` every finger that
+no longer touches the object is then flexed onto it again (synthesis only).
 
 The object is given by ``sdf_fn: (N, 3) -> (N,)`` (meters, negative inside). Pass it wrapped as
 ``jax.tree_util.Partial`` (``procedural_sdf(spec)``, ``grid_sdf(grid)``) so that its arrays are
 traced arguments and one compilation serves every object of a family; a plain function is
 wrapped here and compiles once per function object.
 """
-
 from __future__ import annotations
 
 import functools
@@ -23,13 +31,12 @@ from collections.abc import Callable
 import flax.struct
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
-from jax.scipy.spatial.transform import Rotation
 
 from mgd_jax import hand
 from mgd_jax.grasps.config import GraspConfig
 from mgd_jax.grasps.energy import TERMS, energies, weighted_total
+from mgd_jax.grasps.pregrasp import initial_grasps, settle_fingers
 from mgd_jax.grasps.proxies import HandProxies, build_proxies
 from mgd_jax.hand.model import HandModel
 from mgd_jax.objects import procedural, sdf_grid
@@ -56,92 +63,18 @@ def grid_sdf(grid: sdf_grid.SdfGrid) -> jax.tree_util.Partial:
     return jax.tree_util.Partial(sdf_grid.lookup, grid)
 
 
+def proxies_for(model: HandModel | HandProxies, config: GraspConfig) -> HandProxies:
+    """``model`` itself if it is already proxies, else ``build_proxies`` with as many energy
+    vertices as ``config`` tests (build them once and pass them in when calling repeatedly)."""
+    if isinstance(model, HandProxies):
+        return model
+    if config.num_energy_vertices is None:
+        return build_proxies(model)
+    return build_proxies(model, num_energy_vertices=config.num_energy_vertices)
+
+
 def _as_partial(sdf_fn: Callable) -> jax.tree_util.Partial:
     return sdf_fn if isinstance(sdf_fn, jax.tree_util.Partial) else jax.tree_util.Partial(sdf_fn)
-
-
-def _rotation_between_frames(n_from, f_from, n_to, f_to):
-    """Rotation (3, 3) taking the orthonormal frame (n, f, n x f) onto another."""
-    src = jnp.stack([n_from, f_from, jnp.cross(n_from, f_from)], axis=-1)
-    dst = jnp.stack([n_to, f_to, jnp.cross(n_to, f_to)], axis=-1)
-    return dst @ src.T
-
-
-@functools.partial(jax.jit, static_argnames=("num", "config"))
-def initial_grasps(
-    proxies: HandProxies,
-    object_points: jax.Array,
-    key: jax.Array,
-    num: int,
-    config: GraspConfig = GraspConfig(),
-    sdf_fn: Callable[[jax.Array], jax.Array] | None = None,
-) -> tuple[jax.Array, jax.Array]:
-    """Pre-grasp hands around the object from random approach directions.
-
-    For a unit direction d drawn uniformly, the palm centre is placed ``init_gap`` beyond the
-    object's support plane in direction d (the farthest surface point along d), the palm normal
-    points back at the object (tilted by up to ``init_tilt``), the roll about it is uniform, and
-    the fingers are slightly flexed with the thumb turned towards the palm, plus jitter.
-
-    Args:
-      proxies: ``build_proxies(model)``.
-      object_points: (M, 3) object surface points, meters.
-      key: PRNG key.
-      num: number of grasps B.
-      config: the ``init_*`` fields.
-      sdf_fn: optional object SDF; hands that start inside the object (curled fingers in a
-        concave or flat object) are then backed off along d until no vertex is inside.
-
-    Returns:
-      pose (B, 16, 3) axis-angle radians and trans (B, 3) meters.
-    """
-    k_dir, k_gap, k_tilt, k_roll, k_jit = jax.random.split(key, 5)
-    centre = jnp.mean(object_points, axis=0)
-    d = jax.random.normal(k_dir, (num, 3))
-    d = d / jnp.linalg.norm(d, axis=-1, keepdims=True)
-    support = jnp.max((object_points - centre) @ d.T, axis=0)  # (B,)
-    gap = jax.random.uniform(k_gap, (num,), minval=config.init_gap[0], maxval=config.init_gap[1])
-    target = centre + d * (support + gap)[:, None]
-
-    tilt = jax.random.normal(k_tilt, (num, 3)) * config.init_tilt / np.sqrt(3.0)
-    tilt = tilt - jnp.sum(tilt * d, -1, keepdims=True) * d
-    normal = -d + tilt
-    normal = normal / jnp.linalg.norm(normal, axis=-1, keepdims=True)
-    helper = jnp.where(jnp.abs(normal[:, :1]) < 0.9, jnp.array([1.0, 0, 0]), jnp.array([0, 1.0, 0]))
-    e1 = jnp.cross(normal, helper)
-    e1 = e1 / jnp.linalg.norm(e1, axis=-1, keepdims=True)
-    e2 = jnp.cross(normal, e1)
-    phi = jax.random.uniform(k_roll, (num, 1), maxval=2 * np.pi)
-    fwd = jnp.cos(phi) * e1 + jnp.sin(phi) * e2
-    rot = jax.vmap(_rotation_between_frames, (None, None, 0, 0))(
-        proxies.palm_normal, proxies.palm_forward, normal, fwd
-    )
-    global_orient = Rotation.from_matrix(rot).as_rotvec()
-    trans = target - proxies.wrist - (rot @ (proxies.palm_center - proxies.wrist))
-
-    mcp, pip, dip = config.init_bend
-    spread, t_cmc, t_mcp, t_ip = config.init_thumb
-    base = np.zeros((15, 3), np.float32)
-    base[:12, 2] = np.tile([mcp, pip, dip], 4)
-    base[12, 1], base[12, 2], base[13, 2], base[14, 2] = spread, t_cmc, t_mcp, t_ip
-    scale = np.zeros((15, 3), np.float32)
-    scale[:, 2] = config.init_jitter
-    scale[:, 1] = 0.3 * config.init_jitter
-    scale[12, 1] = config.init_jitter
-    angles = base + scale * jax.random.uniform(k_jit, (num, 15, 3), minval=-1.0, maxval=1.0)
-    reduced = proxies.reduced
-    angles = jnp.clip(angles, reduced.pose_lower, reduced.pose_upper)
-    fingers = hand.from_anatomical(reduced, angles)
-    pose = jnp.concatenate([global_orient[:, None], fingers], axis=1)
-    if sdf_fn is not None:
-
-        def back_off(_, t):
-            verts = hand.forward(reduced, pose, t).vertices
-            depth = jnp.max(jax.nn.relu(-jax.vmap(sdf_fn)(verts)), axis=-1)
-            return t + d * jnp.where(depth > 0, depth + 0.002, 0.0)[:, None]
-
-        trans = jax.lax.fori_loop(0, 4, back_off, trans)
-    return pose, trans
 
 
 def _to_params(model: HandModel, pose: jax.Array, trans: jax.Array) -> dict[str, jax.Array]:
@@ -159,8 +92,8 @@ def _batch_terms(proxies, params, sdf_fn, object_points, config):
     return fn(proxies, pose, params["trans"], sdf_fn, object_points, config)
 
 
-@functools.partial(jax.jit, static_argnames=("config", "steps"))
-def _run(
+@functools.partial(jax.jit, static_argnames=("config", "steps", "num_keep"))
+def run_adam(
     proxies: HandProxies,
     pose: jax.Array,
     trans: jax.Array,
@@ -170,8 +103,24 @@ def _run(
     config: GraspConfig,
     steps: int,
     refining: jax.Array,
+    num_keep: int | None = None,
 ) -> GraspResult:
-    # ``refining`` is traced, so synthesis and refinement share one compiled program.
+    """The optimiser loop on B grasps of one object (``optimize`` and ``refine_with_sdf`` call it).
+
+    Args:
+      proxies: the hand's proxies.
+      pose: (B, 16, 3) start poses, axis-angle radians; trans: (B, 3) meters.
+      sdf_fn: the object's SDF as a ``jax.tree_util.Partial``.
+      object_points: (M, 3) surface points, meters (M may be 0).
+      key: PRNG key of the jitter.
+      config: weights and schedule; steps: iterations.
+      refining: traced bool: refinement (no jitter, full weights, ``refine_lr_scale`` step sizes,
+        no ``final_close``), so synthesis and refinement share one compiled program.
+      num_keep: with fewer than B, only the lowest-energy ``num_keep`` go on after ``prune_at``.
+
+    Returns:
+      ``GraspResult`` of ``num_keep`` (or B) grasps.
+    """
     model = proxies.reduced
     params = _to_params(model, pose, trans)
     lr_scale = jnp.where(refining, config.refine_lr_scale, 1.0)
@@ -183,7 +132,7 @@ def _run(
     ramp_steps = jnp.where(refining, 0.0, config.penetration_ramp * steps)
     settled = jnp.ceil(jnp.maximum(noise_steps, ramp_steps))  # full weights, no jitter from here
     schedule = optax.cosine_decay_schedule(1.0, max(steps, 1), config.lr_final_fraction)
-    adam = optax.scale_by_adam()
+    adam = optax.scale_by_adam(eps=config.adam_eps)
 
     def loss(p, pen_scale):
         terms = _batch_terms(proxies, p, sdf_fn, object_points, config)
@@ -217,12 +166,29 @@ def _run(
 
     inf = jnp.full(trans.shape[:1], jnp.inf, trans.dtype)
     carry = (params, adam.init(params), params, inf)
-    (params, _, best_p, best_e), history = jax.lax.scan(step, carry, jnp.arange(steps))
+    num_all = trans.shape[0]
+    if num_keep is not None and num_keep < num_all:
+        # Oversampled start: after ``prune_at`` of the steps keep the ``num_keep`` candidates of
+        # lowest energy (at full weights) and carry on with those only.
+        first = min(max(int(round(config.prune_at * steps)), 0), steps)
+        carry, early = jax.lax.scan(step, carry, jnp.arange(first))
+        terms = _batch_terms(proxies, carry[0], sdf_fn, object_points, config)
+        keep = jnp.argsort(weighted_total(terms, config))[:num_keep]
+        carry = jax.tree.map(lambda x: x[keep] if x.ndim and x.shape[0] == num_all else x, carry)
+        carry, late = jax.lax.scan(step, carry, jnp.arange(first, steps))
+        history = jnp.concatenate([early, late])
+    else:
+        carry, history = jax.lax.scan(step, carry, jnp.arange(steps))
+    params, _, best_p, best_e = carry
     # The last iterate was not scored inside the loop.
     terms = _batch_terms(proxies, params, sdf_fn, object_points, config)
     last_e = weighted_total(terms, config)
     better = last_e < best_e
     params = jax.tree.map(lambda b, x: jnp.where(_bcast(better, x), x, b), best_p, params)
+    if config.final_close:  # synthesis only: refinement never raises the energy
+        settled = settle_fingers(proxies, params["rot"], params["fingers"], params["trans"],
+                                  sdf_fn, config)  # fmt: skip
+        params["fingers"] = jnp.where(refining, params["fingers"], settled)
     terms = _batch_terms(proxies, params, sdf_fn, object_points, config)
     return GraspResult(
         pose=_to_pose(model, params),
@@ -256,8 +222,13 @@ def optimize(
 ) -> GraspResult:
     """Synthesise ``num_grasps`` grasps of one object from random pre-grasps.
 
+    ``num_grasps * config.oversample`` pre-grasps are made (closed in on the object with
+    ``config.init_close``), the ``num_grasps`` of lowest energy after ``prune_at`` of the steps
+    are optimised on, and (``final_close``) their fingers are flexed back onto the surface.
+
     Args:
-      model: the hand model, or its ``build_proxies(model)`` (reuse it across calls).
+      model: the hand model, or its proxies (``proxies_for(model, config)``; reuse them across
+        calls).
       sdf_fn: ``points (N, 3) -> (N,)`` signed distance of the object, meters, negative inside
         (``procedural_sdf(spec)``, ``grid_sdf(grid)`` or any JAX-traceable function).
       object_points: (M, 3) points on the object surface, meters (a few hundred suffice); they
@@ -269,14 +240,16 @@ def optimize(
     Returns:
       ``GraspResult`` with (B, 16, 3) poses, (B, 3) translations and per-grasp energies.
     """
-    proxies = model if isinstance(model, HandProxies) else build_proxies(model)
+    proxies = proxies_for(model, config)
     pts = _object_points(object_points)
     if pts.shape[0] == 0:
         raise ValueError("optimize needs object surface points to place the initial hands")
     k_init, k_run = jax.random.split(key)
     sdf_fn = _as_partial(sdf_fn)
-    pose, trans = initial_grasps(proxies, pts, k_init, num_grasps, config, sdf_fn)
-    return _run(proxies, pose, trans, sdf_fn, pts, k_run, config, config.steps, jnp.array(False))
+    num_init = num_grasps * config.oversample
+    pose, trans = initial_grasps(proxies, pts, k_init, num_init, config, sdf_fn)
+    return run_adam(proxies, pose, trans, sdf_fn, pts, k_run, config, config.steps, jnp.array(False),
+                num_grasps)  # fmt: skip
 
 
 def refine_with_sdf(
@@ -306,15 +279,15 @@ def refine_with_sdf(
     Returns:
       ``GraspResult`` (``energy`` <= the input grasps' energy, per grasp).
     """
-    proxies = model if isinstance(model, HandProxies) else build_proxies(model)
+    proxies = proxies_for(model, config)
     pose = jnp.asarray(pose, jnp.float32)
     trans = jnp.asarray(trans, jnp.float32)
     if pose.ndim != 3 or pose.shape[1:] != (16, 3) or trans.shape != (pose.shape[0], 3):
         raise ValueError(f"pose must be (B, 16, 3) and trans (B, 3), got {pose.shape}, "
                          f"{trans.shape}")  # fmt: skip
     key = jax.random.key(0)  # unused: refinement has no jitter
-    return _run(proxies, pose, trans, _as_partial(sdf_fn), _object_points(object_points), key,
-                config, steps, jnp.array(True))  # fmt: skip
+    return run_adam(proxies, pose, trans, _as_partial(sdf_fn), _object_points(object_points), key,
+                config, steps, jnp.array(True), pose.shape[0])  # fmt: skip
 
 
 def evaluate_energies(
@@ -326,7 +299,7 @@ def evaluate_energies(
     config: GraspConfig = GraspConfig(),
 ) -> tuple[dict[str, jax.Array], jax.Array]:
     """Energies of given grasps: ({term: (B,)}, (B,) weighted total at full weights)."""
-    proxies = model if isinstance(model, HandProxies) else build_proxies(model)
+    proxies = proxies_for(model, config)
     terms = _energies_jit(proxies, jnp.asarray(pose, jnp.float32), jnp.asarray(trans, jnp.float32),
                           _as_partial(sdf_fn), _object_points(object_points), config)  # fmt: skip
     return terms, weighted_total(terms, config)
@@ -346,5 +319,6 @@ __all__ = [
     "initial_grasps",
     "optimize",
     "procedural_sdf",
+    "proxies_for",
     "refine_with_sdf",
 ]

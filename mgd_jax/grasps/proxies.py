@@ -53,6 +53,10 @@ class HandProxies:
     palm_forward: jnp.ndarray  # (3,) rest-pose unit direction wrist -> middle knuckle
     palm_center: jnp.ndarray  # (3,) rest-pose centre of the palmar face, meters
     wrist: jnp.ndarray  # (3,) rest-pose wrist joint, meters (the centre of global rotation)
+    vertex_finger: jnp.ndarray  # (R + 16,) int32 finger of each reduced vertex by its dominant
+    # bone, 0 thumb .. 4 pinky (the pads' order); -1 palm and the 16 joint anchors
+    full: HandModel  # the full hand, for the final contact check on every vertex
+    full_vertex_finger: jnp.ndarray  # (V,) int32 the same labels for the full hand's vertices
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
@@ -201,6 +205,11 @@ def build_proxies(
     s_finger = np.asarray(finger)[s_cap]
     pairs = (s_finger[:, None] != s_finger[None, :]).astype(np.float32)
     pairs = np.triu(pairs, 1)
+    finger_of_joint = np.full(16, -1)
+    for f, ids in enumerate(FINGER_JOINTS):
+        finger_of_joint[list(ids)] = f
+    vertex_finger = np.concatenate([finger_of_joint[owner[keep]], np.full(16, -1)])
+    full_vertex_finger = finger_of_joint[owner]
     return HandProxies(
         reduced=reduce_model(model, keep),
         energy_ids=jnp.asarray(pos[energy], jnp.int32),
@@ -218,4 +227,7 @@ def build_proxies(
         palm_forward=jnp.asarray(forward, jnp.float32),
         palm_center=jnp.asarray(verts[palm].mean(axis=0), jnp.float32),
         wrist=jnp.asarray(joints[0], jnp.float32),
+        vertex_finger=jnp.asarray(vertex_finger, jnp.int32),
+        full=model,
+        full_vertex_finger=jnp.asarray(full_vertex_finger, jnp.int32),
     )

@@ -21,11 +21,11 @@ import trimesh
 from mgd_jax import hand
 from mgd_jax.evaluators import evaluate_meshes, finger_labels_from_weights
 from mgd_jax.evaluators.decomposition import part_labels_from_weights
+from mgd_jax.grasps import batch
 from mgd_jax.grasps.config import GraspConfig
-from mgd_jax.grasps.optimize import grid_sdf, optimize, procedural_sdf
-from mgd_jax.grasps.proxies import build_proxies
+from mgd_jax.grasps.optimize import proxies_for
 from mgd_jax.hand.model import HandModel
-from mgd_jax.objects import procedural, sampling, sdf_grid, sdf_mesh
+from mgd_jax.objects import procedural, sampling, sdf_mesh
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,6 +62,11 @@ def accept_mask(metrics: dict[str, np.ndarray], thresholds: QualityThresholds) -
     return ok
 
 
+@jax.jit
+def _hand_vertices(model: HandModel, pose: jax.Array, trans: jax.Array) -> jax.Array:
+    return hand.forward(model, pose, trans).vertices
+
+
 def filter_grasps(
     model: HandModel,
     pose: np.ndarray,
@@ -70,6 +75,7 @@ def filter_grasps(
     thresholds: QualityThresholds = QualityThresholds(),
     *,
     simulate: bool = True,
+    simulate_rejected: bool = True,
     num_workers: int = 1,
     progress: bool = False,
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -83,6 +89,9 @@ def filter_grasps(
       thresholds: acceptance limits.
       simulate: run the simulation test (the slowest part); without it the displacement
         test is skipped.
+      simulate_rejected: also simulate grasps that already fail the penetration or contact
+        test; False simulates only the others (the same decisions, less time; the skipped
+        grasps' ``sim_displacement_cm`` is NaN and ``sim_stable`` False).
       num_workers: evaluator processes (see ``evaluate_meshes``).
       progress: show the evaluator's progress bar.
 
@@ -92,22 +101,34 @@ def filter_grasps(
     """
     pose = np.asarray(pose, np.float32)
     trans = np.asarray(trans, np.float32)
-    verts = np.asarray(hand.forward(model, jnp.asarray(pose), jnp.asarray(trans)).vertices)
+    verts = np.asarray(_hand_vertices(model, jnp.asarray(pose), jnp.asarray(trans)))
     if isinstance(object_meshes, trimesh.Trimesh):
         object_meshes = [object_meshes] * len(verts)
     faces = model.faces_np
     hands = [(v, faces) for v in verts]
     weights = np.asarray(model.weights)
-    metrics = evaluate_meshes(
-        hands,
-        list(object_meshes),
-        metrics=("penetration", "contact", "simulation") if simulate else ("penetration",
-                                                                           "contact"),
-        num_workers=num_workers,
-        progress=progress,
-        finger_labels=finger_labels_from_weights(weights),
-        hand_part_labels=part_labels_from_weights(weights),
-    )
+    labels = {"finger_labels": finger_labels_from_weights(weights),
+              "hand_part_labels": part_labels_from_weights(weights)}  # fmt: skip
+    object_meshes = list(object_meshes)
+    if not simulate or simulate_rejected:
+        metrics = evaluate_meshes(
+            hands, object_meshes,
+            metrics=("penetration", "contact", "simulation") if simulate else ("penetration",
+                                                                               "contact"),
+            num_workers=num_workers, progress=progress, **labels)  # fmt: skip
+        return accept_mask(metrics, thresholds), metrics
+    metrics = evaluate_meshes(hands, object_meshes, metrics=("penetration", "contact"),
+                              num_workers=num_workers, progress=progress, **labels)  # fmt: skip
+    survivors = np.nonzero(accept_mask(metrics, thresholds))[0]
+    disp = np.full(len(hands), np.nan)
+    stable = np.zeros(len(hands), bool)
+    if len(survivors):
+        sim = evaluate_meshes([hands[i] for i in survivors], [object_meshes[i] for i in survivors],
+                              metrics=("simulation",), num_workers=num_workers, progress=progress,
+                              **labels)  # fmt: skip
+        disp[survivors] = sim["sim_displacement_cm"]
+        stable[survivors] = sim["sim_stable"]
+    metrics = {**metrics, "sim_displacement_cm": disp, "sim_stable": stable}
     return accept_mask(metrics, thresholds), metrics
 
 
@@ -127,13 +148,13 @@ class Synthesis:
 
 
 def _object_of(item, rng: np.random.Generator):
-    """(sdf_fn, mesh, family, spec-or-mesh) of a family name, ObjectSpec or trimesh."""
+    """(mesh, family, spec-or-mesh) of a family name, ObjectSpec or trimesh."""
     if isinstance(item, str):
         item = procedural.sample_spec(item, rng)
     if isinstance(item, procedural.ObjectSpec):
-        return procedural_sdf(item), sdf_mesh.mesh(item), item.family, item
+        return sdf_mesh.mesh(item), item.family, item
     if isinstance(item, trimesh.Trimesh):
-        return grid_sdf(sdf_grid.build_sdf_grid(item)), item, "mesh", item
+        return item, "mesh", item
     raise TypeError(f"objects must be family names, ObjectSpecs or trimesh meshes, got {item!r}")
 
 
@@ -145,57 +166,76 @@ def synthesize_objects(
     config: GraspConfig = GraspConfig(),
     thresholds: QualityThresholds = QualityThresholds(),
     *,
+    meshes: Sequence[trimesh.Trimesh] | None = None,
+    object_keys: Sequence[jax.Array] | None = None,
     num_points: int = 512,
     num_workers: int = 1,
+    simulate_rejected: bool = False,
+    resolution: int = batch.DEFAULT_RESOLUTION,
+    chunk: int = 8,
     progress: bool = False,
 ) -> Synthesis:
     """Optimise ``num_per_object`` grasps per object, filter them, and report acceptance.
 
+    Every object's SDF is a ``resolution``^3 grid (``batch.object_grid``: procedural objects
+    sample their analytic SDF on it), so all objects share one compiled optimiser and run
+    ``chunk`` at a time; the filter then evaluates each object's candidates on its mesh.
+
     Args:
       objects: family names (a fresh random member each, drawn from ``key``), ``ObjectSpec``s,
-        or meshes (meters; their SDF comes from ``build_sdf_grid``).
-      num_per_object: grasps optimised per object (one batch).
+        or meshes (meters).
+      num_per_object: grasps optimised per object.
       key: PRNG key; the same key and objects give the same result.
       model: hand model (default: the procedural hand).
       config: optimiser settings.
       thresholds: filter settings.
-      num_points: object surface points for initialisation and the penetration test.
+      meshes: the objects' meshes when the caller already has them (meters; procedural specs
+        are meshed otherwise).
+      object_keys: one PRNG key per object for its grasps (default: derived from ``key`` and
+        the object's position), so that an object's grasps need not depend on its neighbours.
+      num_points: object surface points for initialisation and the penetration energy.
       num_workers: evaluator processes.
+      simulate_rejected: also run the simulation test on candidates that already failed the
+        penetration or contact test (the same decisions; False saves that time and leaves their
+        ``sim_displacement_cm`` NaN).
+      resolution: SDF grid size per axis.
+      chunk: objects per optimiser call.
       progress: evaluator progress bars.
 
     Returns:
-      ``Synthesis``; ``stats[family]["rate"]`` is the accepted fraction.
+      ``Synthesis``; ``stats[family]["rate"]`` is the accepted fraction, ``stats`` also holds
+      ``optimiser_grasps_per_s`` and ``filter_grasps_per_s``.
     """
     model = hand.load() if model is None else model
-    proxies = build_proxies(model)
+    proxies = proxies_for(model, config)
     k_obj, k_opt = jax.random.split(key)
     seed = int(jax.random.randint(k_obj, (), 0, np.iinfo(np.int32).max))
     rng = np.random.default_rng(seed)
-    poses, transes, index, energy, accepted, metric_rows, specs = [], [], [], [], [], [], []
-    families: dict[str, list[int]] = {}
-    opt_time = 0.0
-    for i, item in enumerate(objects):
-        sdf_fn, mesh, family, spec = _object_of(item, rng)
-        specs.append(spec)
-        points = sampling.sample_points(mesh, num_points, seed=i)
-        start = time.perf_counter()
-        result = optimize(proxies, sdf_fn, points, jax.random.fold_in(k_opt, i), num_per_object,
-                          config)  # fmt: skip
-        jax.block_until_ready(result.pose)
-        opt_time += time.perf_counter() - start
-        ok, metrics = filter_grasps(model, result.pose, result.trans, mesh, thresholds,
-                                    num_workers=num_workers, progress=progress)  # fmt: skip
-        poses.append(np.asarray(result.pose))
-        transes.append(np.asarray(result.trans))
-        energy.append(np.asarray(result.energy))
-        index.append(np.full(num_per_object, i))
+    items = [_object_of(item, rng) if meshes is None or isinstance(item, str)
+             else (meshes[i], getattr(item, "family", "mesh"), item)
+             for i, item in enumerate(objects)]  # fmt: skip
+    grids = [batch.object_grid(spec, resolution) for _, _, spec in items]
+    points = [sampling.sample_points(mesh, num_points, seed=0) for mesh, _, _ in items]
+    start = time.perf_counter()
+    results = batch.optimize_objects(proxies, grids, points, k_opt, num_per_object, config, chunk,
+                                     object_keys=object_keys)
+    opt_time = time.perf_counter() - start
+    start = time.perf_counter()
+    accepted, metric_rows = [], []
+    for r, (mesh, _, _) in zip(results, items):
+        ok, metrics = filter_grasps(model, r.pose, r.trans, mesh, thresholds,
+                                    simulate_rejected=simulate_rejected, num_workers=num_workers,
+                                    progress=progress)  # fmt: skip
         accepted.append(ok)
         metric_rows.append(metrics)
-        families.setdefault(family, []).append(i)
+    filter_time = time.perf_counter() - start
     accepted_all = np.concatenate(accepted)
-    index_all = np.concatenate(index)
-    stats = {}
-    for family, ids in list(families.items()) + [("all", list(range(len(specs))))]:
+    index_all = np.repeat(np.arange(len(items)), num_per_object)
+    families: dict[str, list[int]] = {}
+    for i, (_, family, _) in enumerate(items):
+        families.setdefault(family, []).append(i)
+    stats: dict = {}
+    for family, ids in list(families.items()) + [("all", list(range(len(items))))]:
         mask = np.isin(index_all, ids)
         stats[family] = {
             "objects": len(ids),
@@ -204,14 +244,15 @@ def synthesize_objects(
             "rate": float(accepted_all[mask].mean()),
         }
     stats["optimiser_grasps_per_s"] = len(accepted_all) / max(opt_time, 1e-9)
+    stats["filter_grasps_per_s"] = len(accepted_all) / max(filter_time, 1e-9)
     keys = metric_rows[0].keys()
     return Synthesis(
-        pose=np.concatenate(poses),
-        trans=np.concatenate(transes),
+        pose=np.concatenate([r.pose for r in results]),
+        trans=np.concatenate([r.trans for r in results]),
         object_index=index_all,
         accepted=accepted_all,
-        energy=np.concatenate(energy),
+        energy=np.concatenate([r.energy for r in results]),
         metrics={k: np.concatenate([np.asarray(r[k]) for r in metric_rows]) for k in keys},
-        specs=specs,
+        specs=[spec for _, _, spec in items],
         stats=stats,
     )
