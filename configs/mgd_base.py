@@ -3,8 +3,10 @@
 Sections (the same in every training config): ``task`` (``name`` and the task's own settings: here
 ``point_vae``, the trained stage-1 point-VAE workdir, frozen), ``model`` (the network:
 ``mgd_jax.models.mgd.default_config``), ``diffusion`` (T and the asynchronous schedulers switch),
-``loss`` (term weights, ``mgd_jax.losses.default_weights``), ``data`` (sources mixed by weight: HOI
-sources first, then object-only ones), ``optim``, ``ckpt``, ``evals``.
+``loss`` (term weights and the latent-collapse remedies, ``mgd_jax.losses.default_config``: all
+off here, the loss as before them), ``data`` (sources mixed by weight: HOI sources first, then
+object-only ones), ``optim``, ``ckpt``, ``evals`` (``latent_examples``: examples per split for
+the latent-collapse diagnostics in ``eval.json``).
 """
 
 import ml_collections
@@ -30,7 +32,7 @@ def get_config() -> ml_collections.ConfigDict:
     config.diffusion = ml_collections.ConfigDict()
     config.diffusion.num_timesteps = 1000  # T
     config.diffusion.async_schedulers = True  # independent t_h, t_o in the joint branch
-    config.loss = losses.default_weights()
+    config.loss = losses.default_config()
 
     config.data = ml_collections.ConfigDict()
     config.data.sources = (
@@ -49,4 +51,5 @@ def get_config() -> ml_collections.ConfigDict:
 
     config.evals = ml_collections.ConfigDict()
     config.evals.num_batches = 4  # held-out loss after training
+    config.evals.latent_examples = 256  # examples per split for the latent-collapse diagnostics
     return config

@@ -27,7 +27,7 @@ Targets are in raw space through the detokenizers, applied to the denoiser's x0 
   object_points    Chamfer between decoded and VAE latent points           (model units)^2
   distance_field   mean over (21, 10) of |delta field vector|^2             m^2
 
-Lengths stay in meters and the weights make the terms commensurate (:func:`default_weights`):
+Lengths stay in meters and the weights make the terms commensurate (:func:`default_config`):
 with them a 1 cm error on a hand position (trans, a joint, a distance-field vector) costs about
 what a 0.1 rad error on every joint rotation costs (0.01 each). Squared errors everywhere: no
 square root sits on the differentiated path, so an exact zero error still has a finite gradient.
@@ -36,23 +36,46 @@ HOI-only terms (all hand terms) are per-example means gated by ``is_hoi``: the m
 by the number of HOI examples and is 0 when there are none. Object terms average over every
 example.
 
+Remedies for latent collapse (issue #13), each switched by ``config.loss`` (:func:`default_config`;
+all off = the loss above, bit-identical):
+
+- ``stop_gradient_targets``: the latent MSE's target z0 is ``stop_gradient(z0)``, so the tokenizers
+  cannot lower it by moving the target (they still learn through the denoiser's input and the
+  raw-space terms);
+- ``autoencode_hand`` / ``autoencode_object``: an autoencoding loss on the clean latents, without
+  diffusion: decode(z0_h) against pose, trans and joints (the ``pose``/``trans``/``joints``
+  weights, times ``autoencode_hand``, HOI examples), decode(z0_o) against the VAE latent points
+  (squared Chamfer, the ``object_points`` weight times ``autoencode_object``, every example);
+- ``latent_variance``: VICReg's variance hinge (:func:`latent_stats.variance_hinge`) on z0_h (HOI
+  examples) plus z0_o, asking every channel for a spread of ``latent_variance_target`` across the
+  batch;
+- ``df_from_recovered_object``: the joint branch's predicted distance field is taken to the
+  RECOVERED object (eq. 16): the predicted object latent decoded by D_o and the frozen point-VAE
+  decoder (``decode_points``), so the joint branch ties the hand to the object it generates. The
+  target field and the conditional branch keep the ground-truth points.
+
 Metrics are a flat dict of scalars: ``loss``; per branch (``joint/``, ``cond/``) ``loss``, each
 weighted term's raw value, readable errors (``joints_mm``, ``trans_mm``, ``pose_deg``,
 ``distance_field_mm``) and timestep statistics (``t_hand``, ``t_object`` means, ``t_gap`` = mean
-|t_h - t_o| over HOI examples: 0 with synchronous schedulers).
+|t_h - t_o| over HOI examples: 0 with synchronous schedulers); the collapse diagnostics of the
+batch's clean latents (``latent/hand_*``, ``latent/object_*``) and the tokenizers' autoencoding
+errors (``autoenc/*``; the object's, ``autoenc/object_chamfer_mm``, only with
+``autoencode_object`` on, since it costs a Chamfer search), :func:`latent_stats.summarize`, which
+carry no gradient; ``autoenc/loss`` (+ raw terms) and ``latent/variance_hinge`` when those terms
+are on.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import ml_collections
 
-from mgd_jax import diffusion
+from mgd_jax import diffusion, latent_stats
 from mgd_jax.hand import HandModel
 from mgd_jax.hand import forward as hand_forward
 from mgd_jax.models.mgd import MGD
@@ -61,10 +84,21 @@ from mgd_jax.objects.chamfer import chamfer_distance
 NUM_FIELD_NEIGHBOURS = 10  # object points per hand joint in the distance field
 WEIGHT_KEYS = ("latent", "pose", "trans", "joints", "object_points", "distance_field")
 BRANCHES = ("joint", "cond")
+# The collapse remedies (module docstring); these values reproduce the plain loss bit for bit.
+OPTION_DEFAULTS = {
+    "stop_gradient_targets": False,  # latent MSE target stop_gradient(z0)
+    "autoencode_hand": 0.0,  # x (pose, trans, joints weights) on decode(z0_h); 0 = off
+    "autoencode_object": 0.0,  # x object_points weight on Chamfer(decode(z0_o)); 0 = off
+    "latent_variance": 0.0,  # weight of the variance hinge on z0_h and z0_o; 0 = off
+    "latent_variance_target": 1.0,  # per-channel std the hinge asks for (unit-RMS latent)
+    "df_from_recovered_object": False,  # joint branch: predicted field to the recovered object
+}
+LOSS_KEYS = WEIGHT_KEYS + tuple(OPTION_DEFAULTS)
 
 
-def default_weights() -> ml_collections.ConfigDict:
-    """Loss weights (the ``config.loss`` section). Units of each term in the module docstring.
+def default_config() -> ml_collections.ConfigDict:
+    """The ``config.loss`` section: term weights and the collapse remedies (``OPTION_DEFAULTS``,
+    all off). Units of each term in the module docstring.
 
     - ``latent`` 1.0: the diffusion objective itself (eq. 11-14) on a unit-RMS latent.
     - ``pose`` 1.0: rad^2; a 0.1 rad error on every joint costs 0.01.
@@ -82,6 +116,7 @@ def default_weights() -> ml_collections.ConfigDict:
             "joints": 100.0,
             "object_points": 1.0,
             "distance_field": 100.0,
+            **OPTION_DEFAULTS,
         }
     )
 
@@ -95,6 +130,37 @@ def _weight(weights: Any, name: str) -> float:
     if not hasattr(weights, name):
         raise KeyError(f"loss weights have no '{name}' (expected keys {WEIGHT_KEYS})")
     return getattr(weights, name)
+
+
+def option(loss_config: Any, name: str) -> Any:
+    """``config.loss.<name>`` of a remedy switch, its ``OPTION_DEFAULTS`` value when absent (a
+    section written before the switch existed)."""
+    if isinstance(loss_config, Mapping):
+        return loss_config.get(name, OPTION_DEFAULTS[name])
+    return getattr(loss_config, name, OPTION_DEFAULTS[name])
+
+
+def validate_config(loss_config: Any) -> None:
+    """Check a ``config.loss`` section: known keys, non-negative weights, a positive variance
+    target, boolean switches. Raises ValueError naming the field."""
+    keys = set(loss_config.keys())
+    unknown = keys - set(LOSS_KEYS)
+    if unknown:
+        raise ValueError(f"config.loss has unknown keys {sorted(unknown)}; known: {LOSS_KEYS}")
+    missing = set(WEIGHT_KEYS) - keys
+    if missing:
+        raise ValueError(f"config.loss is missing the weights {sorted(missing)}")
+    for name in WEIGHT_KEYS + ("autoencode_hand", "autoencode_object", "latent_variance"):
+        value = _weight(loss_config, name) if name in WEIGHT_KEYS else option(loss_config, name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise ValueError(f"config.loss.{name} must be a number >= 0, got {value!r}")
+    target = option(loss_config, "latent_variance_target")
+    if isinstance(target, bool) or not isinstance(target, (int, float)) or target <= 0:
+        raise ValueError(f"config.loss.latent_variance_target must be > 0, got {target!r}")
+    for name in ("stop_gradient_targets", "df_from_recovered_object"):
+        if not isinstance(option(loss_config, name), bool):
+            raise ValueError(f"config.loss.{name} must be True or False, got "
+                             f"{option(loss_config, name)!r}")  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------------
@@ -205,13 +271,15 @@ def noised_latents(
 # The loss
 
 
-def _hand_terms(pred, target, points):
+def _hand_terms(pred, target, points, field_pred=None):
     """Per-example hand errors (each (B,)) and readable-unit errors (for metrics).
 
     pred/target: dicts with ``z_h`` (B, d_h), ``pose`` (B, 16, 3), ``trans`` (B, 3),
-    ``joints`` (B, 21, 3); points (B, P, 3) meters.
+    ``joints`` (B, 21, 3); points (B, P, 3) meters. ``field_pred`` (B, 21, k, 3) replaces the
+    predicted distance field (default: predicted joints to ``points``).
     """
-    field_pred = distance_field(pred["joints"], points)
+    if field_pred is None:
+        field_pred = distance_field(pred["joints"], points)
     field_true = distance_field(target["joints"], points)
     pose_d2 = jnp.sum(jnp.square(pred["pose"] - target["pose"]), -1)  # (B, 16) rad^2
     trans_d2 = jnp.sum(jnp.square(pred["trans"] - target["trans"]), -1)  # (B,) m^2
@@ -234,6 +302,31 @@ def _hand_terms(pred, target, points):
     return terms, readable
 
 
+def _autoencode_terms(weights, pose, trans, joints, ae, latent_points, hoi, input_scale):
+    """The autoencoding loss on the clean latents (0 and no terms when both weights are 0).
+
+    ae: decode(z0) outputs ``pose`` (B, 16, 3), ``trans`` (B, 3), ``joints`` (B, 21, 3) meters,
+    and, when ``autoencode_object`` is on, ``latent`` (B, N, point_dim). Returns ``(weighted
+    loss, {raw term: scalar}, {"object_chamfer_mm": (B,)} or {})``: the object's readable error
+    comes from the same nearest-neighbour search as its loss term.
+    """
+    w_hand, w_object = option(weights, "autoencode_hand"), option(weights, "autoencode_object")
+    terms, errors, total = {}, {}, jnp.float32(0.0)
+    if w_hand > 0:
+        d2 = {"pose": jnp.mean(jnp.sum(jnp.square(ae["pose"] - pose), -1), -1),
+              "trans": jnp.sum(jnp.square(ae["trans"] - trans), -1),
+              "joints": jnp.mean(jnp.sum(jnp.square(ae["joints"] - joints), -1), -1)}  # fmt: skip
+        for name, v in d2.items():
+            terms[name] = masked_mean(v, hoi)
+            total = total + w_hand * _weight(weights, name) * terms[name]
+    if w_object > 0:
+        squared, plain = latent_stats.chamfer_both(ae["latent"], latent_points)
+        terms["object_points"] = jnp.mean(squared)
+        total = total + w_object * _weight(weights, "object_points") * terms["object_points"]
+        errors["object_chamfer_mm"] = plain * (1e3 / input_scale)
+    return total, terms, errors
+
+
 def mgd_loss(
     params: Any,
     batch: Mapping[str, jnp.ndarray],
@@ -246,6 +339,8 @@ def mgd_loss(
     weights: Any,
     async_schedulers: bool = True,
     train: bool = True,
+    decode_points: Callable[[jnp.ndarray], jnp.ndarray] | None = None,
+    input_scale: float = 10.0,
 ) -> tuple[jnp.ndarray, dict[str, jnp.ndarray]]:
     """MGD's training loss on one batch: joint branch + conditional branch (sum).
 
@@ -262,10 +357,16 @@ def mgd_loss(
       schedule: diffusion tables (T + 1 slots).
       object_latent_points: (B, N, point_dim) the frozen point VAE's posterior-mean latent of
         ``batch["points"]``, model units (no gradient flows into it).
-      weights: :func:`default_weights`-like (ConfigDict, dataclass or mapping) with the keys
-        ``WEIGHT_KEYS``.
+      weights: the ``config.loss`` section (:func:`default_config`; ConfigDict, dataclass or
+        mapping): the weights ``WEIGHT_KEYS`` and the remedy switches ``OPTION_DEFAULTS``
+        (absent ones take their default).
       async_schedulers: joint-branch t_o independent of t_h (True) or equal to it (False).
       train: dropout on (needs ``rng``); False makes the denoiser deterministic.
+      decode_points: the frozen point-VAE decoder, (B, N, point_dim) latent points, model units
+        -> (B, N, 3) points, meters (``trained.FrozenPointVAE.decode``); needed by
+        ``df_from_recovered_object`` only.
+      input_scale: the point VAE's meters -> model units factor (``configs/point_vae.py``: 10),
+        for the object autoencoding error in mm.
 
     Returns:
       ``(loss, metrics)``: a float32 scalar, and a flat dict of float32 scalars (module
@@ -277,6 +378,10 @@ def mgd_loss(
     batch_size = is_hoi.shape[0]
     pose, trans, points = batch["pose"], batch["trans"], batch["points"]
     latent_points = jax.lax.stop_gradient(object_latent_points)
+    df_recovered = option(weights, "df_from_recovered_object")
+    if df_recovered and decode_points is None:
+        raise ValueError("config.loss.df_from_recovered_object needs decode_points (the frozen "
+                         "point-VAE decoder)")  # fmt: skip
     k_tj, k_tc, k_nj, k_nc, k_drop = jax.random.split(rng, 5)
     t_joint = branch_timesteps(
         k_tj, is_hoi, T, conditional=False, async_schedulers=async_schedulers
@@ -293,9 +398,15 @@ def mgd_loss(
         x0 = module.denoise(z_t, t, not train)
         pose_hat, trans_hat = module.decode_hand(x0["hand"])
         latent_hat = module.decode_object(x0["object"][:batch_size])  # joint branch only
-        return z0, x0, pose_hat, trans_hat, latent_hat
+        # decode(z0), no diffusion: the autoencoding loss and diagnostics. The object's costs a
+        # Chamfer search, so only when its loss is on (the task's evaluation always reports it).
+        ae_pose, ae_trans = module.decode_hand(z0["hand"])
+        ae = {"pose": ae_pose, "trans": ae_trans}
+        if option(weights, "autoencode_object") > 0:
+            ae["latent"] = module.decode_object(z0["object"])
+        return z0, x0, pose_hat, trans_hat, latent_hat, ae
 
-    z0, x0, pose_hat, trans_hat, latent_hat = model.apply(
+    z0, x0, pose_hat, trans_hat, latent_hat, ae = model.apply(
         params, method=run, rngs={"dropout": k_drop} if train else {}
     )
     def twice(x):
@@ -305,11 +416,18 @@ def mgd_loss(
     joints_hat = hand_forward(hand_model, pose_hat, trans_hat - twice(offset),
                               None if betas is None else twice(betas)).joints  # (2B, 21, 3)
     joints_true = jax.lax.stop_gradient(ground_truth_hand(hand_model, batch).joints)
+    ae["joints"] = hand_forward(hand_model, ae["pose"], ae["trans"] - offset, betas).joints
 
+    z_target = jax.lax.stop_gradient(z0) if option(weights, "stop_gradient_targets") else z0
     pred = {"z_h": x0["hand"], "pose": pose_hat, "trans": trans_hat, "joints": joints_hat}
-    target = {"z_h": twice(z0["hand"]), "pose": twice(pose), "trans": twice(trans)}
+    target = {"z_h": twice(z_target["hand"]), "pose": twice(pose), "trans": twice(trans)}
     target["joints"] = twice(joints_true)
-    hand_terms, readable = _hand_terms(pred, target, twice(points))
+    field_pred = None
+    if df_recovered:  # eq. 16: the joint branch's hand against the object it generates
+        recovered = decode_points(latent_hat)  # (B, N, 3) meters
+        field_pred = jnp.concatenate([distance_field(joints_hat[:batch_size], recovered),
+                                      distance_field(joints_hat[batch_size:], points)])  # fmt: skip
+    hand_terms, readable = _hand_terms(pred, target, twice(points), field_pred)
 
     metrics = {}
     total = jnp.float32(0.0)
@@ -318,7 +436,7 @@ def mgd_loss(
         terms = {name: masked_mean(v[part], hoi) for name, v in hand_terms.items()}
         if branch == "joint":
             metrics["joint/latent_hand"] = terms["latent"]
-            latent_object = jnp.mean(jnp.square(x0["object"][part] - z0["object"]))
+            latent_object = jnp.mean(jnp.square(x0["object"][part] - z_target["object"]))
             metrics["joint/latent_object"] = latent_object
             terms["latent"] = terms["latent"] + latent_object
             terms["object_points"] = jnp.mean(chamfer_distance(latent_hat, latent_points, squared=True))
@@ -332,6 +450,22 @@ def mgd_loss(
         metrics[f"{branch}/t_object"] = jnp.mean(t["object"].astype(jnp.float32))
         t_gap = jnp.abs(t["hand"] - t["object"]).astype(jnp.float32)
         metrics[f"{branch}/t_gap"] = masked_mean(t_gap, hoi)
+
+    ae_loss, ae_terms, errors = _autoencode_terms(weights, pose, trans, joints_true, ae,
+                                                  latent_points, hoi, input_scale)  # fmt: skip
+    if ae_terms:
+        total = total + ae_loss
+        metrics["autoenc/loss"] = ae_loss
+        metrics.update({f"autoenc/{name}": v for name, v in ae_terms.items()})
+    if option(weights, "latent_variance") > 0:
+        target_std = option(weights, "latent_variance_target")
+        hinge = (latent_stats.variance_hinge(z0["hand"], hoi, target_std)
+                 + latent_stats.variance_hinge(z0["object"], None, target_std))  # fmt: skip
+        total = total + option(weights, "latent_variance") * hinge
+        metrics["latent/variance_hinge"] = hinge
+    errors.update(latent_stats.hand_errors(pose, trans, joints_true, ae["pose"], ae["trans"],
+                                           ae["joints"]))  # fmt: skip
+    metrics.update(latent_stats.summarize(z0["hand"], z0["object"], is_hoi, errors))
     metrics["loss"] = total
     metrics["hoi_fraction"] = jnp.mean(is_hoi)
     return total, metrics

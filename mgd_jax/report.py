@@ -49,6 +49,42 @@ def metric_table(metrics: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+LATENT_COLUMNS = (  # (eval.json key after the split prefix, column title, format)
+    ("latent/hand_cos_mean", "hand cos mean", "{:.3f}"),
+    ("latent/hand_cos_min", "hand cos min", "{:.3f}"),
+    ("latent/hand_std", "hand std", "{:.3f}"),
+    ("latent/hand_rank", "hand rank", "{:.1f}"),
+    ("latent/object_cos_mean", "object cos mean", "{:.3f}"),
+    ("latent/object_cos_min", "object cos min", "{:.3f}"),
+    ("latent/object_std", "object std", "{:.3f}"),
+    ("latent/object_rank", "object rank", "{:.1f}"),
+    ("autoenc/pose_component_deg", "AE pose (°/component)", "{:.2f}"),
+    ("autoenc/trans_mm", "AE trans (mm)", "{:.1f}"),
+    ("autoenc/joints_mm", "AE joints (mm)", "{:.1f}"),
+    ("autoenc/object_chamfer_mm", "AE object Chamfer (mm)", "{:.2f}"),
+)
+LATENT_SPLITS = {"trainset": "training", "heldout": "held-out"}
+
+
+def latent_table(trained: dict) -> str:
+    """Markdown table of the latent-collapse diagnostics (``mgd_jax.latent_stats``) in each MGD
+    run's eval.json: one row per run and split; '' when no run has them."""
+    rows = []
+    for run, res in trained.items():
+        for split, title in LATENT_SPLITS.items():
+            if f"{split}/latent/object_cos_mean" not in res:
+                continue
+            cells = [run, f"{title} ({res.get(f'{split}/latent_examples', '?')})"]
+            for key, _, fmt in LATENT_COLUMNS:
+                v = res.get(f"{split}/{key}")
+                cells.append("-" if v is None or not np.isfinite(v) else fmt.format(v))
+            rows.append("| " + " | ".join(cells) + " |")
+    if not rows:
+        return ""
+    head = ["run", "examples"] + [t for _, t, _ in LATENT_COLUMNS]
+    return "\n".join(["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] + rows) + "\n"
+
+
 def write_report(workdir: str, config, sizes: dict, trained: dict, metrics: dict,
                  renders: dict, seconds: float, run_titles: dict[str, str]) -> tuple[str, str]:  # fmt: skip
     """``report.md`` and ``report.html`` in the workdir; ``run_titles`` says what each training
@@ -72,6 +108,15 @@ def write_report(workdir: str, config, sizes: dict, trained: dict, metrics: dict
         err = res.get("heldout/cond/joints_mm")
         lines.append(f"| {run} | {what} | {loss:.4f} | {err:.1f} |" if loss is not None
                      else f"| {run} | {what} | - | - |")  # fmt: skip
+    latent = latent_table(trained)
+    if latent:
+        lines += ["", "### Latent spread and tokenizer autoencoding", "",
+                  "Clean latents (no diffusion) of examples spread over each split: pairwise "
+                  "cosine (1 = every example maps to the same direction), mean per-channel std "
+                  "across examples (~1 for a spread unit-RMS latent, ~0 when collapsed), "
+                  "effective rank; decode(encode(x)) errors of the tokenizers (AE). See "
+                  "`mgd_jax/latent_stats.py`.",
+                  "", latent.rstrip("\n")]  # fmt: skip
     pv = trained.get("point_vae", {})
     if "chamfer_mm_mean" in pv:
         lines += ["", f"Point VAE: Chamfer distance of held-out reconstructions "

@@ -13,7 +13,7 @@ PACKAGE = os.path.join(ROOT, "mgd_jax")
 LAYERS = (
     ("hand", "objects", "cli"),
     ("grasps", "evaluators", "models", "diffusion", "images", "render", "render_scene"),
-    ("losses", "data", "baselines"),
+    ("losses", "latent_stats", "data", "baselines"),
     ("tasks", "train", "checkpoint", "sharding", "trained"),
     ("generator", "report"),
     ("sample", "evaluate", "experiment", "export", "build_dataset", "hand_gallery"),

@@ -58,7 +58,7 @@ def setup():
             hand_model=hand_model,
             schedule=schedule,
             object_latent_points=latent,
-            weights=losses.default_weights(),
+            weights=losses.default_config(),
             async_schedulers=async_schedulers,
             train=train,
         )
@@ -90,7 +90,7 @@ def test_loss_and_gradients_finite_on_mixed_batch(setup):
     for leaf in jax.tree.leaves(grads):
         assert np.all(np.isfinite(np.asarray(leaf)))
     # The total is the weighted sum of the reported terms of both branches.
-    weights = losses.default_weights()
+    weights = losses.default_config()
     expected = 0.0
     for branch in losses.BRANCHES:
         for name in losses.WEIGHT_KEYS:
@@ -230,8 +230,8 @@ def test_masked_mean_counts_only_masked_examples():
 
 
 def test_weights_are_read_by_name():
-    w = losses.default_weights()
-    assert set(w.keys()) == set(losses.WEIGHT_KEYS)
+    w = losses.default_config()
+    assert set(w.keys()) == set(losses.LOSS_KEYS)
     assert losses._weight({"pose": 2.0}, "pose") == 2.0
     with pytest.raises(KeyError, match="distance_field"):
         losses._weight({"pose": 2.0}, "distance_field")

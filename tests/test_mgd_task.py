@@ -61,6 +61,36 @@ def test_training_writes_heldout_metrics_and_samples_are_seeded(trained):
         gen.conditional(bad)
 
 
+def test_task_loss_with_every_remedy_decodes_through_the_point_vae(trained, monkeypatch):
+    """All of config.loss's collapse remedies on, through the task (the frozen toy VAE decodes the
+    recovered object for the distance field): finite loss, metrics and gradients."""
+    import copy
+
+    import jax
+    import jax.numpy as jnp
+
+    from mgd_jax import tasks
+    from mgd_jax.data import input_pipeline, sources
+
+    root, config = trained
+    config = copy.deepcopy(config)
+    config.loss.update(stop_gradient_targets=True, autoencode_hand=1.0, autoencode_object=1.0,
+                       latent_variance=1.0, df_from_recovered_object=True)  # fmt: skip
+    tasks.validate(config)
+    rows = toy_mgd.hoi_examples(4, 0)
+    monkeypatch.setattr(sources, "build_source",
+                        lambda spec, split, w=1.0, *a: input_pipeline.Source(spec, rows, w))
+    task = tasks.get_task(config)
+    ex = [task.transform(r) for r in rows]
+    batch = {k: jnp.asarray(np.stack([e[k] for e in ex])) for k in ex[0]}
+    params = task.init(jax.random.PRNGKey(0), batch)
+    (loss, metrics), grads = jax.jit(jax.value_and_grad(task.loss, has_aux=True))(
+        params, batch, jax.random.PRNGKey(1), 0)
+    assert np.isfinite(float(loss)) and all(np.isfinite(float(v)) for v in metrics.values())
+    assert float(metrics["autoenc/loss"]) > 0 and float(metrics["latent/variance_hinge"]) > 0
+    assert all(np.isfinite(np.asarray(g)).all() for g in jax.tree.leaves(grads))
+
+
 def test_missing_point_vae_names_the_training_command(tmp_path):
     with pytest.raises(FileNotFoundError, match="configs/point_vae.py"):
         load_point_vae(str(tmp_path / "nope"))
@@ -78,6 +108,12 @@ def test_config_errors_name_the_field():
     with config.unlocked():
         config.loss.joint_weight = 1.0
     with pytest.raises(ValueError, match="config.loss has unknown keys"):
+        mgd_task.validate(config)
+    config = demo_configs.get_config("tiny").runs.mgd
+    config.loss.df_from_recovered_object = True
+    mgd_task.validate(config)
+    config.evals.latent_examples = 1
+    with pytest.raises(ValueError, match="config.evals.latent_examples"):
         mgd_task.validate(config)
     with pytest.raises(ValueError, match="unknown argument"):
         demo_configs.get_config("huge")
@@ -121,7 +157,7 @@ def test_two_devices_give_the_one_device_loss():
         latent = np.concatenate([batch["points"] * 10, rng.normal(0, 1, (B, N, 1))], -1).astype(np.float32)
         params = model.init({"params": jax.random.PRNGKey(0)}, batch["pose"], batch["trans"], latent)
         kw = dict(model=model, hand_model=hand.load(None), schedule=diffusion.make_schedule(50),
-                  weights=losses.default_weights(), train=False)
+                  weights=losses.default_config(), train=False)
         def f(p, b, l):
             return losses.mgd_loss(p, b, jax.random.PRNGKey(1), object_latent_points=l, **kw)[0]
         one = float(jax.jit(f)(params, batch, latent))

@@ -2,7 +2,13 @@
 
 ``config.model`` is the MGD network (``mgd_jax.models.mgd.default_config``), ``config.task.point_vae``
 the trained point-VAE workdir (frozen), ``config.diffusion`` T and the asynchronous schedulers,
-``config.loss`` the term weights.
+``config.loss`` the term weights and the latent-collapse remedies (``mgd_jax.losses``).
+
+The evaluation (:meth:`MGDTask.evaluate`, ``eval.json``) reports the held-out loss and, on up to
+``config.evals.latent_examples`` examples spread evenly over the held-out split (``heldout/``)
+and over the first (HOI) training source (``trainset/``), the collapse diagnostics of
+``mgd_jax.latent_stats``: each modality's clean-latent spread over the whole set
+(``latent/hand_*``, ``latent/object_*``) and the tokenizers' autoencoding errors (``autoenc/*``).
 
 Data: every source is mapped to one example layout, so HOI and object-only sources mix freely in
 one batch (DESIGN §5):
@@ -35,7 +41,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from mgd_jax import diffusion, hand, losses, trained
+from mgd_jax import diffusion, hand, latent_stats, losses, trained
 from mgd_jax.data import sources
 from mgd_jax.models.mgd import MGD
 from mgd_jax.tasks import Task
@@ -106,6 +112,7 @@ class MGDTask:
             {"params": params}, batch, rng, model=self.model, hand_model=self.hand_model,
             schedule=self.schedule, object_latent_points=latent, weights=self.config.loss,
             async_schedulers=self.config.diffusion.async_schedulers, train=train,
+            decode_points=self.vae.decode, input_scale=self.vae.input_scale,
         )  # fmt: skip
 
     def train_sources(self) -> list:
@@ -123,12 +130,16 @@ class MGDTask:
 
     def evaluate(self, params, workdir: str) -> dict:
         """Held-out loss (deterministic: dropout off, fixed timesteps and noise) on the HOI
-        source's validation/test split; metrics averaged over up to ``evals.num_batches``."""
+        source's validation/test split, metrics averaged over up to ``evals.num_batches``; the
+        collapse diagnostics on the held-out split and the training source (module docstring)."""
         del workdir
         source = self.config.data.sources[0]
         src = sources.held_out_source(source, 2048, self.config.data.get("data_dir"))
+        out: dict = {}
+        if self.sources and len(self.sources[0].data):
+            out.update(self.diagnose(params, self.sources[0].data, "trainset"))
         if src is None or len(src.data) == 0:
-            return {"skipped": f"no validation or test split in {source}"}
+            return {"skipped": f"no validation or test split in {source}", **out}
         b = self.config.data.batch_size
         n = min(len(src.data), b * self.config.evals.get("num_batches", 4))
         rows = [self.transform(src.data[i]) for i in range(n)]
@@ -140,12 +151,66 @@ class MGDTask:
             batch = {k: jnp.asarray(np.stack([r[k] for r in chunk])) for k in chunk[0]}
             metrics = jax.device_get(loss_fn(params, batch, jax.random.PRNGKey(i)))
             for k, v in metrics.items():
+                if k.startswith(("latent/", "autoenc/")) and k not in PER_BATCH_KEYS:
+                    continue  # per-batch diagnostics: the whole-set ones below replace them
                 totals[k] = totals.get(k, 0.0) + float(v)
             count += 1
-        out = {f"heldout/{k}": v / count for k, v in totals.items()}
+        out.update({f"heldout/{k}": v / count for k, v in totals.items()})
         out["heldout/num_examples"] = min(n, count * b)
         out["split"] = src.name
+        out.update(self.diagnose(params, src.data, "heldout"))
         return out
+
+    def encode_decode(self, params, batch: dict) -> tuple[jnp.ndarray, jnp.ndarray, dict]:
+        """Clean latents and decode(encode(x)) errors of one batch (``mgd_example`` layout).
+
+        Returns:
+          z_hand (B, d_h), z_object (B, d_o), and per-example errors
+          (``latent_stats.ERROR_KEYS``, each (B,), degrees / mm).
+        """
+        latent = self.vae.encode(batch["points"])
+
+        def run(module):
+            z_h = module.encode_hand(batch["pose"], batch["trans"])
+            z_o = module.encode_object(latent)
+            return z_h, z_o, module.decode_hand(z_h), module.decode_object(z_o)
+
+        z_h, z_o, (pose, trans), latent_hat = self.model.apply({"params": params}, method=run)
+        betas, offset = losses.hand_shape(batch)
+        joints = hand.forward(self.hand_model, pose, trans - offset, betas).joints
+        true = losses.ground_truth_hand(self.hand_model, batch).joints
+        errors = latent_stats.hand_errors(batch["pose"], batch["trans"], true, pose, trans, joints)
+        scale = self.vae.input_scale
+        errors["object_chamfer_mm"] = latent_stats.object_chamfer_mm(latent, latent_hat, scale)
+        return z_h, z_o, errors
+
+    def diagnose(self, params, data, prefix: str) -> dict:
+        """Collapse diagnostics (``latent_stats.summarize``) of up to
+        ``evals.latent_examples`` examples spread evenly over ``data`` (a random-access source),
+        as ``<prefix>/latent/...``, ``<prefix>/autoenc/...`` floats (NaN: undefined)."""
+        n = min(len(data), int(self.config.evals.get("latent_examples", 256)))
+        index = np.unique(np.linspace(0, len(data) - 1, n).round().astype(int))
+        rows = [self.transform(data[int(i)]) for i in index]
+        fn = jax.jit(self.encode_decode)
+        parts = []
+        b = self.config.data.batch_size
+        for i in range(0, len(rows), b):
+            chunk = rows[i : i + b]
+            batch = {k: jnp.asarray(np.stack([r[k] for r in chunk])) for k in chunk[0]}
+            parts.append(jax.device_get(fn(params, batch)) + (batch["is_hoi"],))
+        z_h, z_o = (np.concatenate([p[j] for p in parts]) for j in (0, 1))
+        errors = {k: np.concatenate([p[2][k] for p in parts]) for k in parts[0][2]}
+        is_hoi = np.concatenate([np.asarray(p[3]) for p in parts])
+        stats = latent_stats.summarize(z_h, z_o, is_hoi, errors)
+        out = {f"{prefix}/{k}": float(v) for k, v in stats.items()}
+        out[f"{prefix}/latent_examples"] = len(rows)
+        return out
+
+
+# Per-batch metrics of the loss kept in the held-out averages (the others are whole-set
+# diagnostics, computed by MGDTask.diagnose instead).
+PER_BATCH_KEYS = ("autoenc/loss", "autoenc/pose", "autoenc/trans", "autoenc/joints",
+                  "autoenc/object_points", "latent/variance_hinge")  # fmt: skip
 
 
 def validate(config: ml_collections.ConfigDict) -> None:
@@ -155,9 +220,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
             raise ValueError(f"an MGD config needs a config.{section} section (see configs/mgd_base.py)")
     if "point_vae" not in config.task:
         raise ValueError("an MGD config needs config.task.point_vae (the point-VAE workdir)")
-    unknown = set(config.loss.keys()) - set(losses.WEIGHT_KEYS)
-    if unknown:
-        raise ValueError(f"config.loss has unknown keys {sorted(unknown)}; known: {losses.WEIGHT_KEYS}")
+    losses.validate_config(config.loss)
+    if (config.get("evals") or {}).get("latent_examples", 256) < 2:
+        raise ValueError("config.evals.latent_examples must be at least 2 (spread needs pairs)")
     if config.diffusion.num_timesteps < 2:
         raise ValueError("config.diffusion.num_timesteps must be at least 2")
 
