@@ -222,13 +222,47 @@ def load_sample_objects(workdir: str) -> tuple[list[str], list[trimesh.Trimesh],
     return meta["object_ids"], meshes, points
 
 
+def add_generation_metrics(config, workdir: str, results: dict) -> bool:
+    """``results[set]["generation"]`` for each sample set with its own generated object points
+    (joint samples) that lacks it: MMD-CD (mm), COV-CD and 1-NNA-CD
+    (:func:`evaluators.generation_metrics`) of the set's first ``max_grasps`` clouds (the samples
+    are i.i.d.), non-finite ones dropped and counted, against the held-out test objects' points
+    the conditional sets were drawn on. Returns whether anything was added."""
+    added = False
+    reference = None
+    for name, entry in results.items():
+        path = os.path.join(workdir, "samples", f"{name}.npz")
+        if "generation" in entry or not os.path.exists(path):
+            continue
+        data = np.load(path)
+        if "points" not in data:
+            continue
+        if reference is None:
+            reference = np.load(os.path.join(workdir, "samples", "object_points.npy"))
+        points = data["points"][: int(config.evaluation.max_grasps)]
+        finite = np.isfinite(points).all(axis=(1, 2))
+        gen = {"num_nonfinite": int((~finite).sum())}
+        if finite.any():
+            t0 = time.time()
+            gen.update(evaluators.generation_metrics(points[finite], reference, seed=config.seed))
+            logger.info("evaluation: %s generation vs %d test objects (%.1f s): %s", name,
+                        len(reference), time.time() - t0, gen)  # fmt: skip
+        entry["generation"] = gen
+        added = True
+    return added
+
+
 def evaluate_sets(config, workdir: str, hand_model, stages: Stages) -> dict:
-    """Evaluators on every sample set -> metrics.json (per-set means/stds, diversity, Frechet)."""
+    """Evaluators on every sample set -> metrics.json (per-set means/stds, diversity, Frechet,
+    generation metrics of joint samples' objects)."""
     path = os.path.join(workdir, "metrics.json")
     key = {"samples": stages.done.get("samples"), "evaluation": _key(config.evaluation)}
     if stages.finished("evaluation", key) and os.path.exists(path):
         with open(path) as f:
-            return json.load(f)
+            results = json.load(f)
+        if add_generation_metrics(config, workdir, results):  # finished before they existed
+            checkpoint.write_json(path, results)
+        return results
     _, meshes, _ = load_sample_objects(workdir)
     sets = sorted(f[:-4] for f in os.listdir(os.path.join(workdir, "samples"))
                   if f.endswith(".npz"))  # fmt: skip
@@ -269,6 +303,7 @@ def evaluate_sets(config, workdir: str, hand_model, stages: Stages) -> dict:
         results[name] = entry
         logger.info("evaluation: %s (%d grasps): %s", name, len(hands),
                     {k: round(v["mean"], 3) for k, v in summary.items()})  # fmt: skip
+    add_generation_metrics(config, workdir, results)
     checkpoint.write_json(path, results)
     stages.mark("evaluation", key)
     return results

@@ -137,6 +137,36 @@ def test_report_html_has_tables_and_images():
     assert "<table>" in page and "<td>1</td>" in page and "src='x.png'" in page
 
 
+def test_report_shows_generation_metrics_of_joint_samples(tmp_path):
+    """The evaluation stage adds MMD/COV/1-NNA-CD to sets with generated objects (also to a
+    metrics.json finished before they existed) and the report shows them."""
+    rng = np.random.default_rng(0)
+    samples = tmp_path / "samples"
+    samples.mkdir()
+    test_objects = rng.normal(size=(3, 64, 3)) * 0.03
+    np.save(samples / "object_points.npy", test_objects)
+    points = np.concatenate([test_objects[:2], rng.normal(size=(2, 64, 3)) * 0.03])
+    points[3, 5] = np.nan  # a diverged sample is dropped and counted, not fatal
+    np.savez(samples / "mgd_joint.npz", pose=np.zeros((4, 16, 3)), trans=np.zeros((4, 3)),
+             points=points)  # fmt: skip
+    np.savez(samples / "ground_truth.npz", pose=np.zeros((3, 16, 3)), trans=np.zeros((3, 3)),
+             object_index=np.arange(3))  # fmt: skip
+    config = demo_configs.get_config("tiny")
+    metrics = {name: {"num_grasps": 3, "metrics": {}} for name in ("mgd_joint", "ground_truth")}
+    assert experiment.add_generation_metrics(config, str(tmp_path), metrics)
+    gen = metrics["mgd_joint"]["generation"]
+    assert "generation" not in metrics["ground_truth"]
+    assert gen["num_generated"] == 3 and gen["num_reference"] == 3 and gen["num_nonfinite"] == 1
+    assert gen["cov_cd"] == 2 / 3 and 0.0 <= gen["nna_cd"] <= 1.0 and gen["mmd_cd_mm"] > 0
+    assert not experiment.add_generation_metrics(config, str(tmp_path), metrics)  # already there
+    md, _ = report.write_report(str(tmp_path), config, {}, {}, metrics, {}, 1.0, {})
+    text = open(md).read()
+    assert "| MMD-CD (mm) | COV (%) | 1-NNA (%) |" in text
+    assert (f"| {report.SET_TITLES['mgd_joint']} | 3 (1 non-finite) | 3 | {gen['mmd_cd_mm']:.2f} "
+            f"| 66.7 | {100 * gen['nna_cd']:.1f} (chance 40.0) |") in text  # fmt: skip
+    assert report.generation_table({"ground_truth": metrics["ground_truth"]}) == ""
+
+
 def test_two_devices_give_the_one_device_loss():
     """The MGD loss on a batch sharded over 2 simulated devices equals the 1-device loss."""
     code = textwrap.dedent(
@@ -188,6 +218,7 @@ def test_demo_tiny_pipeline_end_to_end_and_reuse(tmp_path, caplog):
     report = (workdir / "report.md").read_text()
     for column in ("Penetration depth (cm)", "Intersection volume (cm^3)", "Contact ratio (%)"):
         assert column in report
+    assert "MMD-CD (mm)" in report  # generation metrics of the joint samples' objects
     for name in ("report.html", "mgd_conditional.png", "mgd_joint.png", "metrics.json"):
         assert (workdir / name).stat().st_size > 100, name
     again = subprocess.run([sys.executable, "launch.py", "--config=configs/demo.py:tiny",

@@ -1,10 +1,12 @@
 """Grasp evaluation suite: penetration depth, solid intersection volume, simulation
 displacement (MuJoCo by default; the published PyBullet test with ``simulator="pybullet"``),
-contact, diversity and Frechet distance.
+contact, diversity and Frechet distance; point-cloud generation metrics (MMD-CD, COV-CD,
+1-NNA-CD) for jointly generated objects.
 
 Meshes are in meters; results carry their units in their names (``*_cm``, ``*_cm3``). The
 protocol's parameters and the public code they were read from are in ``protocol.py``.
-This package does not import JAX, so worker processes start quickly.
+This package does not import JAX, so worker processes start quickly (``generation`` imports it
+on first use).
 
 Entry point::
 
@@ -34,6 +36,7 @@ from mgd_jax.evaluators.frechet import (
     gaussian_stats,
     geometric_features,
 )
+from mgd_jax.evaluators.generation import chamfer_matrix, generation_metrics
 from mgd_jax.evaluators.intersection import (
     exact_intersection_volume_cm3,
     intersection_volume_cm3,
@@ -67,6 +70,7 @@ __all__ = [
     "SimulationParams",
     "as_mesh",
     "cap_holes",
+    "chamfer_matrix",
     "contact_map",
     "contact_maps",
     "diversity",
@@ -78,6 +82,7 @@ __all__ = [
     "frechet_distance_features",
     "frechet_distance_sets",
     "gaussian_stats",
+    "generation_metrics",
     "geometric_features",
     "in_contact",
     "intersection_volume_cm3",
