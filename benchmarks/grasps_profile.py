@@ -113,7 +113,7 @@ def profile(batch: int, family: str, presets: list[str], seed: int, filter_grasp
         # A whole step inside the optimiser's scan (noise, clamp, best iterate included).
         single = dataclasses.replace(config, oversample=1, final_close=False)
         steps = 40
-        run = lambda c=single, pr=proxies, po=pose, tr=trans: opt._run(  # noqa: E731
+        run = lambda c=single, pr=proxies, po=pose, tr=trans: opt.run_adam(  # noqa: E731
             pr, po, tr, sdf_proc, points, key, c, steps, jnp.array(False), po.shape[0])
         rows["optimiser step (scan of the above)"] = _best_time(run, repeats=5) / steps
         # One optimize() call of `batch` grasps, stage by stage.
@@ -124,7 +124,7 @@ def profile(batch: int, family: str, presets: list[str], seed: int, filter_grasp
         stages = {f"pre-grasps ({num_init}{', closing in' if config.init_close else ''})":
                   _best_time(init, repeats=5)}  # fmt: skip
         pose0, trans0 = init()
-        full = lambda c=config, pr=proxies: opt._run(  # noqa: E731
+        full = lambda c=config, pr=proxies: opt.run_adam(  # noqa: E731
             pr, pose0, trans0, sdf_proc, points, k_run, c, c.steps, jnp.array(False), batch)
         stages[f"optimisation ({config.steps} steps"
                + (f", best {batch} of {num_init} kept" if config.oversample > 1 else "")

@@ -1,7 +1,7 @@
 """Settings of grasp synthesis: energy weights, the schedule, initialisation.
 
 The default (``GraspConfig()``) closes the hand in on the object before optimising: each pre-grasp
-approaches until it touches, then flexes every finger until it touches (``init_close``); eight
+approaches until it touches, then flexes every finger until it touches (``init_close``); four
 times the requested number are closed, the lowest-energy ones kept (``oversample``), refined by
 a short Adam run, and any finger that lost the surface is flexed back onto it (``final_close``).
 ``GraspConfig.v1()`` is the earlier setting: hovering pre-grasps and a long annealed Adam run
@@ -58,7 +58,7 @@ class GraspConfig:
     penetration_start: float = 1.0  # penetration weights start at this fraction of full ...
     penetration_ramp: float = 0.0  # ... and grow to full over this fraction of the steps
     project_limits: bool = True  # clamp finger angles into the anatomical box after each step
-    oversample: int = 8  # start this many times the requested grasps ...
+    oversample: int = 4  # start this many times the requested grasps ...
     prune_at: float = 0.0  # ... and keep the lowest-energy ones (at full weights) after this
     # fraction of the steps (0: right after the initialisation)
     final_close: bool = True  # after the last step, re-close every finger from ``final_open``
