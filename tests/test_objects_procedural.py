@@ -246,20 +246,20 @@ def test_new_families_deterministic_and_seed_dependent():
 
 
 def test_original_families_unchanged():
-    # The first eleven families keep their order and their seeds' specs bit for bit (datasets and
-    # their caches are keyed by family/seed); new families are only ever appended.
+    # The first eleven families keep their order and their seeds' specs (datasets and their caches
+    # are keyed by family/seed); new families are only ever appended. Values are rounded to 1e-9
+    # before hashing: numpy's vectorised math and BLAS differ in the last ulp between CPUs (the
+    # bit-exact hash failed on another machine with the code unchanged); + 0.0 turns -0 into 0.
     assert procedural.FAMILIES[: len(ORIGINAL)] == ORIGINAL
     h = hashlib.sha256()
     for family in ORIGINAL:
         for seed in range(3):
             spec = procedural.sample_spec(family, np.random.default_rng(seed), random_rotation=True)
-            # Parameters bit for bit; the pose to 1e-12 (BLAS may differ in the last ulp).
-            h.update(np.ascontiguousarray(spec.params, np.float64).tobytes())
-            for a in (spec.rotation, spec.translation):
-                h.update(np.round(np.asarray(a, np.float64), 12).tobytes())
+            for a in (spec.params, spec.rotation, spec.translation):
+                h.update((np.round(np.asarray(a, np.float64), 9) + 0.0).tobytes() + b"|")
     assert h.hexdigest() == _ORIGINAL_SPECS_SHA256
 
 
 # sha256 of the first eleven families' specs (seeds 0-2, rotated) as they were before families
 # were appended; recompute only for a deliberate, cache-invalidating change to those families.
-_ORIGINAL_SPECS_SHA256 = "aef66cb842d7a5ba1333a1aa8597ff22b673f423f87ce69ba1df651643039560"
+_ORIGINAL_SPECS_SHA256 = "20e419687158f45f5c9698aa23e1c22ca1ac8eb4579b04c7890a789b7f536764"
