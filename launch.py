@@ -1,14 +1,16 @@
 """Train a model from a config; the same --workdir always resumes.
 
     python launch.py --config=configs/demo.py --workdir=runs/demo        # the whole demo
+    python launch.py --config=configs/study.py --workdir=runs/study      # the demo over seeds
     python launch.py --config=configs/point_vae.py --workdir=runs/point_vae
     python launch.py --config=configs/full.py --workdir=runs/mgd_full
     python launch.py --config=configs/point_vae.py:tiny --workdir=/tmp/pv --config.total_steps=10
 
 Flags only: a config with an ``experiment`` field runs ``mgd_jax.experiment`` (every stage of the
-demo); any other config is one training run of ``mgd_jax.train.train_and_evaluate``. A workdir
-whose checkpoints cannot be restored with the given config (e.g. after a shape-changing edit) is
-an error naming the fields that differ; ``--fresh`` moves them aside and starts again.
+demo), or ``mgd_jax.study`` when it is ``"study"`` (the demo per seed); any other config is one
+training run of ``mgd_jax.train.train_and_evaluate``. A workdir whose checkpoints cannot be
+restored with the given config (e.g. after a shape-changing edit) is an error naming the fields
+that differ; ``--fresh`` moves them aside and starts again.
 
 Several hosts run the same command on every host: with ``--coordinator_address=host0:port
 --num_processes=N --process_id=i``, or with no extra flags under SLURM, Open MPI or a Cloud TPU
@@ -51,10 +53,12 @@ def main(argv: Sequence[str] | None = None):
                                     FLAGS.process_id)  # fmt: skip
     config = FLAGS.config
     if "experiment" in config:
-        from mgd_jax import experiment
+        from mgd_jax import experiment, study
 
         if FLAGS.fresh:
             raise ValueError("--fresh applies to one training run; for the demo, use a new --workdir")
+        if config.experiment == "study":
+            return study.run(config, FLAGS.workdir)
         return experiment.run(config, FLAGS.workdir)
     else:
         from mgd_jax import train

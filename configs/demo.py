@@ -9,8 +9,8 @@ datasets (``mgd_objects`` and ``mgd_synthetic`` at the ``datasets.config`` size,
 (``runs.point_vae``, a whole ``configs/point_vae.py`` run config), MGD (``runs.mgd``, a whole
 ``configs/mgd_base.py`` run config), the ablations named in ``ablations`` (same MGD config with
 ``async_schedulers=False`` / without object-only sources), conditional sampling on the held-out
-test objects and joint sampling, evaluation with ``mgd_jax.evaluators``, renders, and
-``report.md`` + ``report.html``.
+test objects and joint sampling (main model and ``sync_schedulers``), evaluation with
+``mgd_jax.evaluators``, renders, and ``report.md`` + ``report.html``.
 
 Arguments: '' is the CPU demo; ``tiny`` the smoke test (data inside the workdir);
 ``noablations`` the demo without the two ablation runs.

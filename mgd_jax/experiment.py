@@ -9,7 +9,8 @@ Stages, in order, each cached (a finished stage is reused; an interrupted traini
   mgd          MGD                          -> <workdir>/mgd
   ablations    MGD variants                 -> <workdir>/mgd_<name>
   samples      conditional grasps on the held-out test objects (every model), joint samples
-               (the main model), the ground truth and a nearest-neighbour baseline
+               (the main model and the sync_schedulers ablation), the ground truth and a
+               nearest-neighbour baseline
                                             -> <workdir>/samples/<set>.npz
   evaluation   evaluators on every set      -> <workdir>/metrics.json
   report       renders + tables             -> <workdir>/report.md, report.html, *.png
@@ -44,6 +45,9 @@ ABLATIONS = {
     "sync_schedulers": "async_schedulers=False (t_o = t_h in the joint branch)",
     "no_object_only": "HOI data only (no object-only sources)",
 }
+# Runs that also sample joint hand + object pairs: the main model and the ablation whose change
+# is to joint generation (paper Table 4 compares them there).
+JOINT_RUNS = ("mgd", "mgd_sync_schedulers")
 
 
 # --------------------------------------------------------------------------------------------
@@ -176,7 +180,8 @@ def sample_sets(config, workdir: str, data_dir: str | None, runs: dict, stages: 
         np.savez(path, **arrays)
         paths[name] = path
 
-    key = {"sampling": _key(s), "runs": {n: stages.done.get(n) for n in runs}}
+    joint_runs = [n for n in runs if n in JOINT_RUNS]
+    key = {"sampling": _key(s), "runs": {n: stages.done.get(n) for n in runs}, "joint": joint_runs}
     if stages.finished("samples", key):
         return {f[:-4]: os.path.join(out_dir, f) for f in os.listdir(out_dir) if f.endswith(".npz")}
     object_index = np.repeat(np.arange(len(ids)), k)
@@ -190,12 +195,13 @@ def sample_sets(config, workdir: str, data_dir: str | None, runs: dict, stages: 
         logger.info("samples: %s conditional, %d grasps in %.1f s", run_name, len(pose),
                     time.time() - t0)  # fmt: skip
         save(f"{run_name}_conditional", pose=pose, trans=trans, object_index=object_index)
-        if run_name == "mgd":
+        if run_name in joint_runs:
             t0 = time.time()
             jp, jt, jpts = gen.joint(int(s.num_joint), seed=config.seed, method=s.method,
                                      num_steps=s.num_steps, batch_size=s.batch_size)  # fmt: skip
-            logger.info("samples: joint, %d pairs in %.1f s", len(jp), time.time() - t0)
-            save("mgd_joint", pose=jp, trans=jt, points=jpts)
+            logger.info("samples: %s joint, %d pairs in %.1f s", run_name, len(jp),
+                        time.time() - t0)  # fmt: skip
+            save(f"{run_name}_joint", pose=jp, trans=jt, points=jpts)
     gt_pose = np.concatenate([test[i]["pose"] for i in ids])
     gt_trans = np.concatenate([test[i]["trans"] for i in ids])
     gt_index = np.concatenate([np.full(len(test[i]["pose"]), j) for j, i in enumerate(ids)])
@@ -267,6 +273,7 @@ def evaluate_sets(config, workdir: str, hand_model, stages: Stages) -> dict:
     sets = sorted(f[:-4] for f in os.listdir(os.path.join(workdir, "samples"))
                   if f.endswith(".npz"))  # fmt: skip
     rng = np.random.default_rng(config.seed)
+    weights = np.asarray(hand_model.weights)
     gt = np.load(os.path.join(workdir, "samples", "ground_truth.npz"))
     gt_joints = np.asarray(hand.forward(hand_model, gt["pose"], gt["trans"]).joints)
     results: dict[str, Any] = {}
@@ -285,13 +292,17 @@ def evaluate_sets(config, workdir: str, hand_model, stages: Stages) -> dict:
         else:
             objs = [meshes[i] for i in data["object_index"][pick][finite]]
         t0 = time.time()
-        per_grasp = evaluators.evaluate_meshes(
-            hands, objs, metrics=tuple(config.evaluation.metrics),
-            num_workers=int(config.evaluation.num_workers), progress=True,
-            simulator=config.evaluation.get("simulator", "mujoco"),
-            hand_part_labels=evaluators.part_labels_from_weights(np.asarray(hand_model.weights)),
-            finger_labels=evaluators.finger_labels_from_weights(np.asarray(hand_model.weights)),
-        )  # fmt: skip
+        per_grasp = {}
+        if hands:
+            per_grasp = evaluators.evaluate_meshes(
+                hands, objs, metrics=tuple(config.evaluation.metrics),
+                num_workers=int(config.evaluation.num_workers), progress=True,
+                simulator=config.evaluation.get("simulator", "mujoco"),
+                hand_part_labels=evaluators.part_labels_from_weights(weights),
+                finger_labels=evaluators.finger_labels_from_weights(weights),
+            )  # fmt: skip
+        else:  # e.g. no generated object of a joint set gave an alpha shape: no metrics, no crash
+            logger.warning("evaluation: %s has no grasp to evaluate", name)
         summary = {k: v for k, v in evaluators.summarize(per_grasp).items()}
         joints = np.asarray(posed.joints)[finite]
         entry = {"num_grasps": len(hands), "num_nonfinite": int((~finite).sum()),

@@ -22,6 +22,7 @@ SET_TITLES = {
     "nearest_neighbour": "baseline: nearest-neighbour retrieval",
     "ground_truth": "ground truth (synthetic test grasps)",
     "mgd_joint": "MGD, joint (generated objects, alpha shapes)",
+    "mgd_sync_schedulers_joint": "ablation: synchronous schedulers, joint",
 }
 
 

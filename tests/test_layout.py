@@ -16,7 +16,7 @@ LAYERS = (
     ("losses", "latent_stats", "data", "baselines"),
     ("tasks", "train", "checkpoint", "sharding", "trained"),
     ("generator", "report"),
-    ("sample", "evaluate", "experiment", "export", "build_dataset", "hand_gallery"),
+    ("sample", "evaluate", "experiment", "study", "export", "build_dataset", "hand_gallery"),
 )
 COMMANDS = ("sample", "evaluate", "export", "build_dataset", "hand_gallery")
 LAYER = {name: i for i, names in enumerate(LAYERS) for name in names}
