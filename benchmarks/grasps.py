@@ -315,7 +315,12 @@ def dataset_report(name: str, data_dir: str | None, sheet: str, per_family: int,
         tiles.append(view["color"])
         names.append(f"{ids[i]} {per['penetration_depth_cm'][i]:.2f} cm")
     os.makedirs(os.path.dirname(os.path.abspath(sheet)), exist_ok=True)
-    images.save_png(sheet, images.contact_sheet(tiles, ncols=2 * per_family * 2, labels=names))
+    from PIL import Image
+
+    # 256 colours (no dithering): the README's copy stays under 500 KB.
+    grid = Image.fromarray(images.contact_sheet(tiles, ncols=2 * per_family * 2, labels=names)[..., :3])
+    grid.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(
+        sheet, format="PNG", optimize=True)
     fams = [s for s in stats.values() if isinstance(s, dict) and "rate" in s]
     stats["all"] = {"objects": sum(s["objects"] for s in fams),
                     "candidates": sum(s["candidates"] for s in fams),

@@ -35,6 +35,8 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+from mgd_jax.grasps.config import DEFAULT_REFINE_STEPS  # noqa: E402
+
 _NAMED = ("duck.obj", "teddy2_VHACD_CHs.obj", "bunny.obj", "soccerball.obj", "stone.obj",
           "sphere_smooth.obj", "objects/mug.obj", "toys/concave_box.obj", "toys/cube.obj",
           "toys/cylinder.obj", "toys/prism.obj", "toys/shape_sorter.obj", "lego/lego.obj",
@@ -71,7 +73,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--meshes", type=int, default=40)
     parser.add_argument("--num", type=int, default=8)
-    parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--steps", type=int, default=DEFAULT_REFINE_STEPS)
     parser.add_argument("--old", type=int, default=8, help="meshes for the one-at-a-time row")
     parser.add_argument("--chunk", type=int, default=8)
     parser.add_argument("--out", default=os.path.join(ROOT, "benchmarks/results/grasps_folder.json"))

@@ -55,6 +55,7 @@ from absl import flags
 from mgd_jax import render  # noqa: I001  (first: sets MUJOCO_GL before mujoco is imported)
 from mgd_jax import cli, evaluators, hand, images, objects
 from mgd_jax.data.object_inputs import ObjectInput, collect_objects, safe_name
+from mgd_jax.grasps.config import DEFAULT_REFINE_STEPS
 
 logger = logging.getLogger(__name__)
 
@@ -120,7 +121,7 @@ flags.DEFINE_integer("steps", None, "DDIM steps (default min(100, T); ddpm uses 
 flags.DEFINE_float("guidance", None, "conditional guidance scale", **_F)
 flags.DEFINE_integer("seed", 0, "sampling seed", **_F)
 flags.DEFINE_bool("refine", False, "refine each grasp with mgd_jax.grasps", **_F)
-flags.DEFINE_integer("refine_steps", 100, "optimiser steps of --refine", **_F)
+flags.DEFINE_integer("refine_steps", DEFAULT_REFINE_STEPS, "optimiser steps of --refine", **_F)
 flags.DEFINE_bool("evaluate", False, "per-sample metrics (mgd_jax.evaluators)", **_F)
 flags.DEFINE_string("metrics", "penetration,intersection,simulation,contact",
                     "metrics of --evaluate (comma list or all)", **_F)

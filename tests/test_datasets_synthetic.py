@@ -75,6 +75,18 @@ def _text(x):
     return x.decode() if isinstance(x, bytes) else str(x)
 
 
+def test_object_ranges_split_each_family_by_object():
+    assert {k: list(r) for k, r in mgd_synthetic._object_ranges(25).items()} == {
+        "train": list(range(21)), "validation": [21, 22], "test": [23, 24]}
+    demo = [c for c in mgd_synthetic.MgdSynthetic.BUILDER_CONFIGS if c.name == "demo"][0]
+    ranges = mgd_synthetic._object_ranges(demo.per_family, demo.validation_per_family)
+    n = len(demo.families)
+    assert (len(ranges["train"]) * n, len(ranges["validation"]) * n, len(ranges["test"]) * n) == (
+        420, 20, 40)  # the sizes: >= 400 train objects, >= 40 unseen test objects
+    with pytest.raises(ValueError, match="no training object"):
+        mgd_synthetic._object_ranges(4, 3)
+
+
 def test_splits_frames_and_accepted_grasps(tmp_path, monkeypatch):
     fake = FakeSynthesize()
     builder = _build(tmp_path, fake, monkeypatch)

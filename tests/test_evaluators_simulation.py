@@ -172,3 +172,24 @@ def test_stable_threshold_is_configurable():
                              stable_threshold_cm=20.0,
                              hand_part_labels=_one_part(sim_scenes.far_hand()))  # fmt: skip
     assert out["sim_displacement_cm"][0] > 10 and out["sim_stable"][0]
+
+
+def test_nearly_convex_object_is_its_hull_and_a_concave_one_is_decomposed():
+    from mgd_jax.evaluators import decomposition
+
+    # A sphere's tessellation is within 1% of its hull (V-HACD's own acceptance of a hull):
+    # one piece, the hull itself, instead of V-HACD's ~60 voxel-made pieces.
+    sphere = trimesh.creation.icosphere(subdivisions=3, radius=0.04)
+    dented = sphere.copy()
+    top = np.argmax(dented.vertices[:, 2])
+    dented.vertices[top] *= 0.9  # a 4 mm dent: a little concave, well under 1% of the volume
+    assert 0.99 < dented.volume / dented.convex_hull.volume < 1.0
+    pieces = decomposition.vhacd_pieces(dented, PARAMS.object_vhacd_resolution,
+                                        PARAMS.vhacd_max_hulls, PARAMS.vhacd_max_vertices_per_hull)  # fmt: skip
+    assert len(pieces) == 1
+    assert pieces[0][1] == pytest.approx(dented.convex_hull.volume, rel=1e-6)
+    torus = trimesh.creation.torus(0.04, 0.01)
+    assert torus.volume / torus.convex_hull.volume < 0.6
+    assert len(decomposition.vhacd_pieces(torus, PARAMS.object_vhacd_resolution,
+                                          PARAMS.vhacd_max_hulls,
+                                          PARAMS.vhacd_max_vertices_per_hull)) > 4  # fmt: skip

@@ -1,7 +1,7 @@
 """mgd_synthetic: the embedded hand-object dataset: optimised, quality-filtered grasps of a
 MANO-layout hand on procedural objects, plus object-only examples (array_record, no TensorFlow).
 
-    python -m mgd_jax.build_dataset datasets/mgd_synthetic --config=demo   # 2 CPU cores: 30-35 min
+    python -m mgd_jax.build_dataset datasets/mgd_synthetic --config=demo   # 2 CPU cores: ~25 min
     python -m mgd_jax.build_dataset datasets/mgd_synthetic --config=full   # a GPU or a cluster
     python -m mgd_jax.build_dataset datasets/mgd_synthetic --config=tiny   # tests
     # add --mano_path=/path/to/MANO_RIGHT.pkl to synthesise with the real MANO hand,
@@ -18,7 +18,8 @@ is expressed in the object-centric frame of the stored points (the mesh's boundi
 the origin), meters. The objects are shared among ``workers`` processes on this machine.
 
 Splits are by object (an object never appears in two splits): per family, the last 10 % of the
-seeds are ``test``, the 10 % before ``validation``, the rest ``train``. ``train_objects`` holds
+seeds are ``test``, ``validation_per_family`` (default 10 %) before them ``validation``, the
+rest ``train``. ``train_objects`` holds
 object-only examples (``has_hand`` False, pose and trans zero): the train objects plus
 ``extra_objects_per_family`` further shapes that have no grasps, as object-only data does in the
 paper (HOI pairs train everything, object-only data the object part).
@@ -61,8 +62,9 @@ _EXTRA_SEED = 900_000  # object-only shapes: seeds that never hold grasps
 @dataclasses.dataclass
 class MgdSyntheticConfig(tfds.core.BuilderConfig):
     per_family: int = 10  # objects with grasps, per family (split 80/10/10 by object)
+    validation_per_family: int = -1  # of those, validation objects (-1: a tenth, at least 1)
     extra_objects_per_family: int = 10  # object-only shapes, per family (train_objects)
-    grasps_per_object: int = 24  # optimised candidates per object
+    grasps_per_object: int = 20  # optimised candidates per object
     max_per_object: int = 16  # accepted grasps kept per object (the lowest-energy ones)
     optimiser_steps: int | None = None  # None: GraspConfig's default
     families: tuple[str, ...] = tuple(procedural.FAMILIES)
@@ -70,9 +72,14 @@ class MgdSyntheticConfig(tfds.core.BuilderConfig):
     workers: int = 0  # synthesis processes (0: one per CPU core, at most 8)
 
 
-def _object_ranges(n: int) -> dict[str, range]:
+def _object_ranges(n: int, n_val: int = -1) -> dict[str, range]:
+    """Object indices of each split, per family: train first, then validation, then test (a
+    tenth, at least one, once a family has 3 objects)."""
     n_test = max(1, n // 10) if n >= 3 else 0
-    n_val = max(1, n // 10) if n >= 3 else 0
+    if n_val < 0:
+        n_val = max(1, n // 10) if n >= 3 else 0
+    if n_val + n_test >= n:
+        raise ValueError(f"validation_per_family={n_val} leaves no training object of {n}")
     return {"train": range(0, n - n_val - n_test), "validation": range(n - n_val - n_test, n - n_test),
             "test": range(n - n_test, n)}  # fmt: skip
 
@@ -94,14 +101,20 @@ def hoi_synthetic_features():
 class MgdSynthetic(tfds.core.GeneratorBasedBuilder):
     """Synthesised grasps on procedural objects (meters, object-centric frame)."""
 
-    VERSION = tfds.core.Version("1.0.0")
+    VERSION = tfds.core.Version("1.1.0")
+    RELEASE_NOTES = {
+        "1.0.0": "First release: 24 candidates per object.",
+        "1.1.0": "20 families, 4x oversampling, 20 candidates per object; demo: 1 validation "
+                 "object and 6 object-only shapes per family.",
+    }
     BUILDER_CONFIGS = [
         MgdSyntheticConfig(name="tiny", per_family=3, extra_objects_per_family=1,
                            grasps_per_object=8, max_per_object=4, chunk=2, workers=1,
                            families=("box", "cylinder"), description="tests"),  # fmt: skip
-        MgdSyntheticConfig(name="demo", per_family=25, description="CPU-sized, the embedded "
-                           "default: 20 families x 25 objects (420 train, 40 validation, 40 "
-                           "test), 24 candidates each"),  # fmt: skip
+        MgdSyntheticConfig(name="demo", per_family=24, validation_per_family=1,
+                           extra_objects_per_family=6, description="CPU-sized, the embedded "
+                           "default: 20 families x 24 objects (420 train, 20 validation, 40 "
+                           "test), 20 candidates each; 120 object-only shapes"),  # fmt: skip
         MgdSyntheticConfig(name="full", per_family=500, extra_objects_per_family=2000,
                            grasps_per_object=64, max_per_object=32, chunk=16,
                            description="GPU or cluster sized: 10,000 objects, >= 100k grasps"),  # fmt: skip
@@ -130,7 +143,7 @@ class MgdSynthetic(tfds.core.GeneratorBasedBuilder):
     def _jobs(self) -> list[tuple[str, str, int]]:
         """(split, family, object index) of every object with grasps, in a fixed order."""
         cfg = self.builder_config
-        return [(split, family, i) for split, r in _object_ranges(cfg.per_family).items()
+        return [(split, family, i) for split, r in _object_ranges(cfg.per_family, cfg.validation_per_family).items()
                 for family in cfg.families for i in r]  # fmt: skip
 
     def synthesize_shard(self, shard: int, num_shards: int, download_dir: str | None = None) -> dict:
@@ -197,7 +210,7 @@ class MgdSynthetic(tfds.core.GeneratorBasedBuilder):
         model = hand.load(self._mano_path or None)
         download_dir = os.fspath(dl_manager.download_dir)
         work = self._work_dir(download_dir, model)
-        ranges = _object_ranges(cfg.per_family)
+        ranges = _object_ranges(cfg.per_family, cfg.validation_per_family)
         jobs = [(family, _BASE_SEED + i) for _, family, i in self._jobs()]
         todo = [j for j in jobs if not os.path.exists(_cache_path(work, *j))]
         if _num_workers(cfg, self._workers) > 1 and len(todo) > cfg.chunk:

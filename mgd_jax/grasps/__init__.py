@@ -8,7 +8,7 @@ radians throughout.
 from mgd_jax.grasps import batch
 from mgd_jax.grasps.api import refine, refine_many, synthesize, synthesize_many
 from mgd_jax.grasps.batch import check_graspable, object_grid, optimize_objects, procedural_grid, refine_objects
-from mgd_jax.grasps.config import GraspConfig
+from mgd_jax.grasps.config import DEFAULT_REFINE_STEPS, GraspConfig
 from mgd_jax.grasps.energy import TERMS, energies, weighted_total
 from mgd_jax.grasps.optimize import (
     GraspResult,
@@ -30,6 +30,7 @@ from mgd_jax.grasps.quality import (
 )
 
 __all__ = [
+    "DEFAULT_REFINE_STEPS",
     "TERMS",
     "GraspConfig",
     "GraspResult",

@@ -1,7 +1,7 @@
 """The calls most users need: grasps for their own mesh, and refinement of given grasps.
 
     pose, trans, energy = grasps.synthesize(hand.load(), mesh, num=64, seed=0)
-    pose, trans = grasps.refine(hand.load(), pose, trans, mesh, steps=100)
+    pose, trans = grasps.refine(hand.load(), pose, trans, mesh)  # 50 Adam steps
     per_object = grasps.synthesize_many(hand.load(), meshes, num=8)   # a folder: one compilation
     per_object = grasps.refine_many(hand.load(), poses, transes, meshes)
 
@@ -27,7 +27,7 @@ from mgd_jax.grasps.batch import (
     optimize_objects,
     refine_objects,
 )
-from mgd_jax.grasps.config import GraspConfig
+from mgd_jax.grasps.config import DEFAULT_REFINE_STEPS, GraspConfig
 from mgd_jax.grasps.optimize import grid_sdf, optimize, procedural_sdf, refine_with_sdf
 from mgd_jax.grasps.proxies import HandProxies
 from mgd_jax.hand.model import HandModel
@@ -89,7 +89,7 @@ def refine(
     pose: np.ndarray,
     trans: np.ndarray,
     object_mesh: ObjectLike,
-    steps: int = 100,
+    steps: int = DEFAULT_REFINE_STEPS,
     config: GraspConfig = GraspConfig(),
     object_points: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -165,7 +165,7 @@ def refine_many(
     poses: Sequence[np.ndarray],
     transes: Sequence[np.ndarray],
     objects: Sequence[trimesh.Trimesh | procedural.ObjectSpec],
-    steps: int = 100,
+    steps: int = DEFAULT_REFINE_STEPS,
     config: GraspConfig = GraspConfig(),
     object_points: Sequence[np.ndarray] | None = None,
     resolution: int = DEFAULT_RESOLUTION,

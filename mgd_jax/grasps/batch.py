@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 import trimesh
 
-from mgd_jax.grasps.config import GraspConfig
+from mgd_jax.grasps.config import DEFAULT_REFINE_STEPS, GraspConfig
 from mgd_jax.grasps.optimize import GraspResult, grid_sdf, run_adam, proxies_for
 from mgd_jax.grasps.pregrasp import initial_grasps
 from mgd_jax.grasps.proxies import HandProxies
@@ -229,7 +229,7 @@ def refine_objects(
     transes: Sequence[np.ndarray],
     grids: Sequence[sdf_grid.SdfGrid],
     object_points: Sequence[np.ndarray],
-    steps: int = 100,
+    steps: int = DEFAULT_REFINE_STEPS,
     config: GraspConfig = GraspConfig(),
     chunk: int = 8,
     progress=None,

@@ -13,6 +13,10 @@ from __future__ import annotations
 
 import dataclasses
 
+# Adam iterations of refinement (``refine``, ``refine_many``, ``sample --refine``): the cosine
+# schedule is complete at any length; 50 keeps the samples' diversity and most of the gain of 100
+# (``benchmarks/RESULTS.md``, "Many user meshes").
+DEFAULT_REFINE_STEPS = 50
 
 @dataclasses.dataclass(frozen=True)
 class GraspConfig:

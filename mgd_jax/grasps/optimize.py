@@ -34,7 +34,7 @@ import jax.numpy as jnp
 import optax
 
 from mgd_jax import hand
-from mgd_jax.grasps.config import GraspConfig
+from mgd_jax.grasps.config import DEFAULT_REFINE_STEPS, GraspConfig
 from mgd_jax.grasps.energy import TERMS, energies, weighted_total
 from mgd_jax.grasps.pregrasp import initial_grasps, settle_fingers
 from mgd_jax.grasps.proxies import HandProxies, build_proxies
@@ -257,7 +257,7 @@ def refine_with_sdf(
     pose: jax.Array,
     trans: jax.Array,
     sdf_fn: Callable[[jax.Array], jax.Array],
-    steps: int = 100,
+    steps: int = DEFAULT_REFINE_STEPS,
     object_points: jax.Array | None = None,
     config: GraspConfig = GraspConfig(),
 ) -> GraspResult:
