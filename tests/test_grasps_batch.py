@@ -85,6 +85,24 @@ def test_refine_objects_lowers_energy_for_batches_of_different_sizes(proxies, ob
                               chunk=CHUNK)  # fmt: skip
 
 
+def test_ahead_of_time_compilation_serves_the_real_calls(proxies, objects, caplog):
+    from mgd_jax.grasps import batch
+
+    grids = [grasps.procedural_grid(s, RESOLUTION) for s, _, _ in objects[:2]]
+    points = [p[:128] for _, _, p in objects[:2]]
+    config = dataclasses.replace(CONFIG, steps=4)  # a compilation no other test made
+    batch.precompile_synthesis(proxies, CHUNK, 3, RESOLUTION, 128, config)
+    batch.precompile_refinement(proxies, CHUNK, 3, RESOLUTION, 128, 3, config)
+    with jax.log_compiles(), caplog.at_level("DEBUG"):
+        out = grasps.optimize_objects(proxies, grids, points, jax.random.PRNGKey(0), 3, config,
+                                      CHUNK)  # fmt: skip
+        grasps.refine_objects(proxies, [r.pose for r in out], [r.trans for r in out], grids,
+                              points, steps=3, config=config, chunk=CHUNK)  # fmt: skip
+    compiled = [r.getMessage() for r in caplog.records if "XLA compilation" in r.getMessage()]
+    assert compiled, "jax.log_compiles recorded nothing: the check below would be empty"
+    assert not [m for m in compiled if "_synthesize_chunk" in m or "_refine_chunk" in m], compiled
+
+
 def _box(extents, offset=(0.0, 0.0, 0.0)):
     return trimesh.creation.box(extents=extents).apply_translation(offset)
 

@@ -13,6 +13,8 @@ sign; see that module for open meshes).
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Sequence
 from typing import Callable, Union
 
@@ -25,10 +27,12 @@ from mgd_jax.grasps.batch import (
     check_graspable,
     object_grid,
     optimize_objects,
+    precompile_refinement,
+    precompile_synthesis,
     refine_objects,
 )
 from mgd_jax.grasps.config import DEFAULT_REFINE_STEPS, GraspConfig
-from mgd_jax.grasps.optimize import grid_sdf, optimize, procedural_sdf, refine_with_sdf
+from mgd_jax.grasps.optimize import grid_sdf, optimize, procedural_sdf, proxies_for, refine_with_sdf
 from mgd_jax.grasps.proxies import HandProxies
 from mgd_jax.hand.model import HandModel
 from mgd_jax.objects import procedural, sampling, sdf_grid, sdf_mesh
@@ -115,6 +119,22 @@ def refine(
     return np.asarray(result.pose), np.asarray(result.trans)
 
 
+def _in_background(fn, *args) -> threading.Thread:
+    """Run ``fn(*args)`` in a thread (the compilation, while this thread builds the SDF grids:
+    two cores busy instead of one). A failure there is only logged: the real call compiles again
+    and raises it where the caller sees it."""
+
+    def run():
+        try:
+            fn(*args)
+        except Exception as e:  # noqa: BLE001
+            logging.getLogger(__name__).debug("ahead-of-time compilation skipped: %s", e)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
 def _grids_and_points(objects, object_points, resolution):
     grids, points = [], []
     for i, obj in enumerate(objects):
@@ -154,8 +174,12 @@ def synthesize_many(
     Returns:
       per object: pose (num, 16, 3) radians, trans (num, 3) meters, energy (num,).
     """
+    proxies = proxies_for(hand_model, config)
+    compiling = _in_background(precompile_synthesis, proxies, chunk, num,
+                               resolution, _NUM_SURFACE_POINTS, config)  # fmt: skip
     grids, points = _grids_and_points(objects, None, resolution)
-    results = optimize_objects(hand_model, grids, points, jax.random.PRNGKey(seed), num, config,
+    compiling.join()
+    results = optimize_objects(proxies, grids, points, jax.random.PRNGKey(seed), num, config,
                                chunk)  # fmt: skip
     return [(r.pose, r.trans, r.energy) for r in results]
 
@@ -189,7 +213,15 @@ def refine_many(
     Returns:
       per object: refined pose (B_i, 16, 3) and trans (B_i, 3).
     """
+    proxies = proxies_for(hand_model, config)
+    num_points = _NUM_SURFACE_POINTS
+    if object_points is not None and len(object_points):
+        num_points = min(len(object_points[0]), _NUM_SURFACE_POINTS)
+    compiling = _in_background(precompile_refinement, proxies, chunk,
+                               max((len(p) for p in poses), default=1), resolution, num_points,
+                               steps, config)  # fmt: skip
     grids, points = _grids_and_points(objects, object_points, resolution)
-    results = refine_objects(hand_model, poses, transes, grids, points, steps, config, chunk,
+    compiling.join()
+    results = refine_objects(proxies, poses, transes, grids, points, steps, config, chunk,
                              progress)  # fmt: skip
     return [(r.pose, r.trans) for r in results]

@@ -218,6 +218,35 @@ def optimize_objects(
     return out
 
 
+def _grid_structs(chunk: int, resolution: int) -> sdf_grid.SdfGrid:
+    f32 = jnp.float32
+    return sdf_grid.SdfGrid(origin=jax.ShapeDtypeStruct((chunk, 3), f32),
+                            spacing=jax.ShapeDtypeStruct((chunk,), f32),
+                            values=jax.ShapeDtypeStruct((chunk,) + (resolution,) * 3, f32))  # fmt: skip
+
+
+def precompile_synthesis(proxies: HandProxies, chunk: int, num_per_object: int, resolution: int,
+                         num_points: int, config: GraspConfig) -> None:  # fmt: skip
+    """Compile ``optimize_objects``' call ahead of time for ``chunk`` objects of ``resolution``^3
+    grids and (num_points, 3) surface points (jit's cache then serves the real call), e.g. in a
+    thread while the grids are built."""
+    _synthesize_chunk.lower(proxies, _grid_structs(chunk, resolution),
+                            jax.ShapeDtypeStruct((chunk, num_points, 3), jnp.float32),
+                            jax.ShapeDtypeStruct((chunk, 2), jnp.uint32), num_per_object,
+                            config).compile()  # fmt: skip
+
+
+def precompile_refinement(proxies: HandProxies, chunk: int, max_grasps: int, resolution: int,
+                          num_points: int, steps: int, config: GraspConfig) -> None:  # fmt: skip
+    """``precompile_synthesis`` for ``refine_objects`` (at most ``max_grasps`` per object)."""
+    width = _bucket(max_grasps)
+    _refine_chunk.lower(proxies, _grid_structs(chunk, resolution),
+                        jax.ShapeDtypeStruct((chunk, num_points, 3), jnp.float32),
+                        jax.ShapeDtypeStruct((chunk, width, 16, 3), jnp.float32),
+                        jax.ShapeDtypeStruct((chunk, width, 3), jnp.float32), steps,
+                        config).compile()  # fmt: skip
+
+
 def _bucket(n: int) -> int:
     """Padded batch size: the next power of two (few distinct compilations)."""
     return 1 << max(0, (n - 1).bit_length())

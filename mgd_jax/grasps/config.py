@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import dataclasses
 
-# Adam iterations of refinement (``refine``, ``refine_many``, ``sample --refine``): the cosine
-# schedule is complete at any length; 50 keeps the samples' diversity and most of the gain of 100
-# (``benchmarks/RESULTS.md``, "Many user meshes").
+# Adam iterations of refinement (``refine``, ``refine_many``, ``sample --refine``); the cosine
+# schedule completes at any length. 50 is the budget generated grasps are reported with: longer
+# refinement pulls fingers off the surface (less stable grasps, less diverse samples).
 DEFAULT_REFINE_STEPS = 50
 
 @dataclasses.dataclass(frozen=True)
