@@ -1,7 +1,7 @@
 """mgd_synthetic: the embedded hand-object dataset: optimised, quality-filtered grasps of a
 MANO-layout hand on procedural objects, plus object-only examples (array_record, no TensorFlow).
 
-    python -m mgd_jax.build_dataset datasets/mgd_synthetic --config=demo   # 2 CPU cores: ~25 min
+    python -m mgd_jax.build_dataset datasets/mgd_synthetic --config=demo   # 2 CPU cores: 14-25 min
     python -m mgd_jax.build_dataset datasets/mgd_synthetic --config=full   # a GPU or a cluster
     python -m mgd_jax.build_dataset datasets/mgd_synthetic --config=tiny   # tests
     # add --mano_path=/path/to/MANO_RIGHT.pkl to synthesise with the real MANO hand,
