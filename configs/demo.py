@@ -20,6 +20,7 @@ import ml_collections
 
 from configs import mgd_base
 from configs import point_vae as point_vae_configs
+from mgd_jax.grasps.config import DEFAULT_REFINE_STEPS
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
@@ -70,6 +71,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.sampling.num_per_object = 8  # conditional grasps per held-out test object
     config.sampling.num_joint = 64  # joint hand + object samples
     config.sampling.batch_size = 256
+    # The main model's grasps also refined, as `sample --refine` does (its default steps); 0 = off.
+    config.sampling.refine_steps = DEFAULT_REFINE_STEPS
 
     config.evaluation = ml_collections.ConfigDict()
     config.evaluation.metrics = ("penetration", "intersection", "simulation", "contact")
@@ -80,6 +83,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.report = ml_collections.ConfigDict()
     config.report.render_size = 192
     config.report.num_renders = 12  # per sample kind
+    config.report.num_joint_renders = 16  # joint samples: do the generated objects differ?
 
     if arg == "tiny":
         config.data_in_workdir = True
@@ -108,10 +112,12 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
         config.sampling.num_steps = 10
         config.sampling.num_per_object = 2
         config.sampling.num_joint = 4
+        config.sampling.refine_steps = 3
         config.evaluation.metrics = ("penetration", "intersection", "contact")
         config.evaluation.num_workers = 1
         config.report.render_size = 96
         config.report.num_renders = 4
+        config.report.num_joint_renders = 4
     elif arg == "noablations":
         config.ablations = ()
     elif arg not in (None, ""):

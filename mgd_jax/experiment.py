@@ -8,9 +8,10 @@ Stages, in order, each cached (a finished stage is reused; an interrupted traini
   point_vae    stage-1 point VAE            -> <workdir>/point_vae (checkpoints, eval.json)
   mgd          MGD                          -> <workdir>/mgd
   ablations    MGD variants                 -> <workdir>/mgd_<name>
-  samples      conditional grasps on the held-out test objects (every model), joint samples
-               (the main model and the sync_schedulers ablation), the ground truth and a
-               nearest-neighbour baseline
+  samples      conditional grasps on the held-out test objects (every model; the main
+               model's also refined, ``sampling.refine_steps``), joint samples (the main model
+               and the sync_schedulers ablation), the ground truth and a nearest-neighbour
+               baseline
                                             -> <workdir>/samples/<set>.npz
   evaluation   evaluators on every set      -> <workdir>/metrics.json
   report       renders + tables             -> <workdir>/report.md, report.html, *.png
@@ -215,6 +216,19 @@ def sample_sets(config, workdir: str, data_dir: str | None, runs: dict, stages: 
         json.dump({"dataset": hoi_name, "object_ids": ids,
                    "sources": [test[i]["source"] for i in ids]}, f, indent=1)  # fmt: skip
     np.save(os.path.join(out_dir, "object_points.npy"), np.stack([test[i]["points"] for i in ids]))
+    steps = int(s.get("refine_steps", 0) or 0)
+    if steps > 0:  # the main model's grasps refined as ``sample --refine`` does
+        from mgd_jax import grasps  # lazily: the optimiser compiles
+
+        _, meshes, object_points = load_sample_objects(workdir)
+        cond = np.load(paths["mgd_conditional"])
+        t0 = time.time()
+        pose, trans = grasps.refine_by_object(hand_model, cond["pose"], cond["trans"],
+                                              cond["object_index"], meshes, steps,
+                                              object_points=list(object_points), names=ids)  # fmt: skip
+        logger.info("samples: mgd conditional refined (%d steps), %d grasps in %.1f s", steps,
+                    len(pose), time.time() - t0)  # fmt: skip
+        save("mgd_refined", pose=pose, trans=trans, object_index=cond["object_index"])
     stages.mark("samples", key)
     return paths
 

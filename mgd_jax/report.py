@@ -17,6 +17,7 @@ from mgd_jax import evaluators, hand, images, objects, render
 
 SET_TITLES = {
     "mgd_conditional": "MGD, conditional (unseen test objects)",
+    "mgd_refined": "MGD + refine (the grasp optimiser, `sample --refine`'s steps)",
     "mgd_sync_schedulers_conditional": "ablation: synchronous schedulers, conditional",
     "mgd_no_object_only_conditional": "ablation: no object-only data, conditional",
     "nearest_neighbour": "baseline: nearest-neighbour retrieval",
@@ -212,22 +213,25 @@ def markdown_to_html(md: str) -> str:
 
 def render_sets(config, workdir: str, hand_model, ids: list[str],
                 meshes: list[trimesh.Trimesh]) -> dict[str, str]:  # fmt: skip
-    """Contact sheets (``<workdir>/<set>.png``) of conditional (main model) and joint samples and
-    the ground truth; ``ids``/``meshes`` are the test objects (meters). Returns {title: file}."""
+    """Contact sheets (``<workdir>/<set>.png``) of conditional (main model, as sampled and
+    refined) and joint samples (``report.num_joint_renders``) and the ground truth;
+    ``ids``/``meshes`` are the test objects (meters). Returns {title: file}."""
     size, n = int(config.report.render_size), int(config.report.num_renders)
+    n_joint = int(config.report.get("num_joint_renders", n))
     out = {}
-    for name, title in (("mgd_conditional", "conditional"), ("mgd_joint", "joint"),
-                        ("ground_truth", "ground truth")):  # fmt: skip
+    for name, title in (("mgd_conditional", "conditional"), ("mgd_refined", "conditional, refined"),
+                        ("mgd_joint", "joint"), ("ground_truth", "ground truth")):  # fmt: skip
         path = os.path.join(workdir, "samples", f"{name}.npz")
         if not os.path.exists(path):
             continue
         data = np.load(path)
+        count = n_joint if "points" in data else n
         if "object_index" in data:  # one grasp per object first, then the next one
             order = np.lexsort((np.arange(len(data["pose"])), _rank_within(data["object_index"])))
         else:
             order = np.arange(len(data["pose"]))
         tiles, labels = [], []
-        for i in order[:n]:
+        for i in order[:count]:
             verts = np.asarray(hand.forward(hand_model, data["pose"][i], data["trans"][i]).vertices)
             hand_mesh = hand.to_trimesh(verts, hand_model)
             if "points" in data:

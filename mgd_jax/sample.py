@@ -203,7 +203,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     refined_seconds = None
     if args.refine:
         t1 = time.time()
-        pose, trans = refine_samples(model, objs, rows, finite, pose, trans, args.refine_steps,
+        pose, trans = refine_samples(model, objs, rows, pose, trans, args.refine_steps,
                                      not args.no_progress)  # fmt: skip
         refined_seconds = time.time() - t1
 
@@ -212,42 +212,20 @@ def main(argv: Sequence[str] | None = None) -> dict:
                           "refine_seconds": refined_seconds}, steps)  # fmt: skip
 
 
-def refine_samples(model, objs: list[ObjectInput], rows: np.ndarray, finite: np.ndarray,
-                   pose: np.ndarray, trans: np.ndarray, steps: int,
-                   progress: bool) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
-    """``grasps.refine_many`` of every object's finite samples (all objects in one compilation);
-    objects without a mesh, or whose mesh cannot be grasped, keep their samples (a warning says
-    why). Returns the new pose (N, 16, 3) and trans (N, 3)."""
+def refine_samples(model, objs: list[ObjectInput], rows: np.ndarray, pose: np.ndarray,
+                   trans: np.ndarray, steps: int, progress: bool) -> tuple[np.ndarray, np.ndarray]:
+    """``grasps.refine_by_object`` of every object's finite samples (all objects in one
+    compilation); objects without a mesh, or whose mesh cannot be grasped, keep their samples (a
+    warning says why). Returns the new pose (N, 16, 3) and trans (N, 3)."""
     from mgd_jax import grasps  # lazily: the optimiser compiles
 
-    targets = []
-    for j in sorted(set(rows.tolist())):
-        idx = np.flatnonzero((rows == j) & finite)
-        obj = objs[j]
-        if len(idx) == 0:
-            continue
-        if obj.mesh is None:
-            logger.warning("%s: no mesh, its grasps are not refined", obj.name)
-            continue
-        try:
-            grasps.check_graspable(obj.mesh, obj.name)
-        except ValueError as e:
-            logger.warning("%s; its grasps are not refined", e)
-            continue
-        targets.append((j, idx))
-    if not targets:
-        return pose, trans
-    pose, trans = pose.copy(), trans.copy()
-    bar = tqdm.tqdm(total=len(targets), desc="refining", unit="object", disable=not progress)
-    out = grasps.refine_many(model, [pose[idx] for _, idx in targets],
-                             [trans[idx] for _, idx in targets],
-                             [objs[j].mesh for j, _ in targets], steps=steps,
-                             object_points=[objs[j].points for j, _ in targets],
-                             progress=lambda done: bar.update(done - bar.n))  # fmt: skip
+    bar = tqdm.tqdm(desc="refining", unit="object", disable=not progress)
+    out = grasps.refine_by_object(model, pose, trans, rows, [o.mesh for o in objs], steps,
+                                  object_points=[o.points for o in objs],
+                                  names=[o.name for o in objs],
+                                  progress=lambda done: bar.update(done - bar.n))  # fmt: skip
     bar.close()
-    for (_, idx), (p, t) in zip(targets, out):
-        pose[idx], trans[idx] = p, t
-    return pose, trans
+    return out
 
 
 def write_outputs(args, gen, objs: list[ObjectInput], rows: np.ndarray, pose: np.ndarray,

@@ -103,6 +103,35 @@ def test_ahead_of_time_compilation_serves_the_real_calls(proxies, objects, caplo
     assert not [m for m in compiled if "_synthesize_chunk" in m or "_refine_chunk" in m], compiled
 
 
+def test_refine_by_object_refines_each_grasp_on_its_object_and_skips_what_it_cannot(objects, caplog):
+    model = hand.load()
+    (_, mug, mug_points), (_, torus, _) = objects[1], objects[2]
+    tiny = trimesh.creation.box(extents=(0.004, 0.003, 0.002))  # no hand can grasp it
+    meshes = [mug, None, tiny, torus]
+    rows = np.array([0, 0, 1, 2, 3, 0])
+    rng = np.random.default_rng(0)
+    pose = rng.normal(0, 0.1, (6, 16, 3)).astype(np.float32)
+    trans = np.tile(np.array([0.0, -0.09, 0.0], np.float32), (6, 1))
+    pose[5, 0, 0] = np.nan  # a non-finite sample stays as it is
+    with caplog.at_level("WARNING"):
+        new_pose, new_trans = grasps.refine_by_object(
+            model, pose, trans, rows, meshes, steps=3,
+            object_points=[mug_points, None, None, None], names=["mug", "cloud", "speck", "torus"])  # fmt: skip
+    assert new_pose.shape == pose.shape and new_trans.shape == trans.shape
+    for i in (2, 3):  # no mesh / too small: untouched, and a warning names the object
+        np.testing.assert_array_equal(new_pose[i], pose[i])
+    np.testing.assert_array_equal(new_pose[5], pose[5])
+    assert "cloud: no mesh" in caplog.text and "speck" in caplog.text
+    for i in (0, 1, 4):
+        assert np.isfinite(new_pose[i]).all() and not np.allclose(new_pose[i], pose[i])
+    # Each grasp is refined on its own object: the same as refine_many on the grouped grasps.
+    direct = grasps.refine_many(model, [pose[[0, 1]], pose[[4]]], [trans[[0, 1]], trans[[4]]],
+                                [mug, torus], steps=3)  # fmt: skip
+    np.testing.assert_array_equal(new_pose[[0, 1]], direct[0][0])
+    np.testing.assert_array_equal(new_pose[4], direct[1][0][0])
+    np.testing.assert_array_equal(new_trans[4], direct[1][1][0])
+
+
 def _box(extents, offset=(0.0, 0.0, 0.0)):
     return trimesh.creation.box(extents=extents).apply_translation(offset)
 

@@ -219,7 +219,9 @@ def test_demo_tiny_pipeline_end_to_end_and_reuse(tmp_path, caplog):
     for column in ("Penetration depth (cm)", "Intersection volume (cm^3)", "Contact ratio (%)"):
         assert column in report
     assert "MMD-CD (mm)" in report  # generation metrics of the joint samples' objects
-    for name in ("report.html", "mgd_conditional.png", "mgd_joint.png", "metrics.json"):
+    assert "MGD + refine" in report  # the main model's grasps, refined as sample --refine does
+    for name in ("report.html", "mgd_conditional.png", "mgd_refined.png", "mgd_joint.png",
+                 "metrics.json"):
         assert (workdir / name).stat().st_size > 100, name
     again = subprocess.run([sys.executable, "launch.py", "--config=configs/demo.py:tiny",
                             f"--workdir={workdir}"], cwd=ROOT, capture_output=True, text=True,

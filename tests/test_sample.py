@@ -94,6 +94,20 @@ def test_conditional_outputs_reload_and_are_seeded(exported, tmp_path):
     assert not np.allclose(a["hand_pose"][:2], c["hand_pose"])
 
 
+def test_refine_moves_the_grasps_and_says_so(exported, tmp_path):
+    objs = _objects_folder(tmp_path / "objs")
+    args = [f"--checkpoint={exported}", f"--objects={objs / 'box.obj'}", "--units=cm",
+            "--num_per_object=2", "--render_size=0"]  # fmt: skip
+    plain = _run(*args, f"--out={tmp_path / 'plain'}")
+    refined = _run(*args, "--refine", "--refine_steps=2", f"--out={tmp_path / 'refined'}")
+    assert refined["refined"] and not plain["refined"]
+    assert refined["timing"]["refine_seconds"] > 0
+    a = np.load(tmp_path / "plain" / "grasps.npz")
+    b = np.load(tmp_path / "refined" / "grasps.npz")
+    assert a["hand_pose"].shape == b["hand_pose"].shape
+    assert np.isfinite(b["hand_pose"]).all() and not np.allclose(a["hand_pose"], b["hand_pose"])
+
+
 def test_joint_mode_from_the_workdir(trained_mgd, tmp_path):
     root, _ = trained_mgd
     out = tmp_path / "joint"

@@ -6,7 +6,7 @@ radians throughout.
 """
 
 from mgd_jax.grasps import batch
-from mgd_jax.grasps.api import refine, refine_many, synthesize, synthesize_many
+from mgd_jax.grasps.api import refine, refine_by_object, refine_many, synthesize, synthesize_many
 from mgd_jax.grasps.batch import check_graspable, object_grid, optimize_objects, procedural_grid, refine_objects
 from mgd_jax.grasps.config import DEFAULT_REFINE_STEPS, GraspConfig
 from mgd_jax.grasps.energy import TERMS, energies, weighted_total
@@ -54,6 +54,7 @@ __all__ = [
     "procedural_sdf",
     "proxies_for",
     "refine",
+    "refine_by_object",
     "refine_many",
     "refine_with_sdf",
     "synthesize",

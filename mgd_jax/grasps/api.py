@@ -225,3 +225,65 @@ def refine_many(
     results = refine_objects(proxies, poses, transes, grids, points, steps, config, chunk,
                              progress)  # fmt: skip
     return [(r.pose, r.trans) for r in results]
+
+
+def refine_by_object(
+    hand_model: HandModel,
+    pose: np.ndarray,
+    trans: np.ndarray,
+    rows: np.ndarray,
+    meshes: Sequence[trimesh.Trimesh | None],
+    steps: int = DEFAULT_REFINE_STEPS,
+    object_points: Sequence[np.ndarray | None] | None = None,
+    names: Sequence[str] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``refine_many`` of grasps given as one flat set, each on the object its row names.
+
+    Grasps with NaN/inf parameters are left as they are, and so are the grasps of an object
+    without a mesh or whose mesh cannot be grasped (``check_graspable``; a warning says why):
+    one bad object does not stop the others.
+
+    Args:
+      hand_model: the hand the poses belong to.
+      pose: (N, 16, 3) MANO axis-angle, radians.
+      trans: (N, 3) meters, each in its object's frame.
+      rows: (N,) int, the object of each grasp (an index into ``meshes``).
+      meshes: per object a mesh (meters) or None.
+      steps: Adam iterations.
+      object_points: optional per object (M >= 512, 3) surface points (meters) or None.
+      names: per object, for the warnings (default: ``object <j>``).
+      progress: optional ``progress(done_objects)``.
+
+    Returns:
+      the refined pose (N, 16, 3) and trans (N, 3) (copies).
+    """
+    pose, trans, rows = np.array(pose, copy=True), np.array(trans, copy=True), np.asarray(rows)
+    finite = np.isfinite(pose).all(axis=(1, 2)) & np.isfinite(trans).all(axis=1)
+    log = logging.getLogger(__name__)
+    targets = []
+    for j in sorted(set(rows.tolist())):
+        idx = np.flatnonzero((rows == j) & finite)
+        name = names[j] if names is not None else f"object {j}"
+        if len(idx) == 0:
+            continue
+        if meshes[j] is None:
+            log.warning("%s: no mesh, its grasps are not refined", name)
+            continue
+        try:
+            check_graspable(meshes[j], name)
+        except ValueError as e:
+            log.warning("%s; its grasps are not refined", e)
+            continue
+        targets.append((j, idx))
+    if not targets:
+        return pose, trans
+    points = None
+    if object_points is not None and all(object_points[j] is not None for j, _ in targets):
+        points = [object_points[j] for j, _ in targets]
+    out = refine_many(hand_model, [pose[idx] for _, idx in targets],
+                      [trans[idx] for _, idx in targets], [meshes[j] for j, _ in targets],
+                      steps=steps, object_points=points, progress=progress)  # fmt: skip
+    for (_, idx), (p, t) in zip(targets, out):
+        pose[idx], trans[idx] = p, t
+    return pose, trans
