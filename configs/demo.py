@@ -59,6 +59,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     m.optim.warmup_steps = 200
     m.optim.ema_decay = 0.995
     m.ckpt.every_steps = 500
+    # Latent-collapse remedy, chosen on this demo (benchmarks/RESULTS.md, "Latent collapse"):
+    # stop-gradient latent targets, autoencoding of the clean latents, a variance hinge on them.
+    m.loss.update(stop_gradient_targets=True, autoencode_hand=1.0, autoencode_object=1.0,
+                  latent_variance=1.0)
     config.runs.mgd = m
 
     # Ablations (paper Tables 2-4 at demo scale): each is a full MGD run in its own folder.
