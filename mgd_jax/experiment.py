@@ -272,6 +272,52 @@ def add_generation_metrics(config, workdir: str, results: dict) -> bool:
     return added
 
 
+def evaluate_grasps(config, hand_model, pose: np.ndarray, trans: np.ndarray,
+                    objs: list, gt_joints: np.ndarray | None = None) -> dict:
+    """The evaluators on one set of grasps: the entry ``metrics.json`` holds per set.
+
+    Args:
+      config: the experiment config (its ``evaluation`` section: metrics, workers, simulator).
+      hand_model: the hand the poses belong to.
+      pose: (N, 16, 3) MANO axis-angle, radians; trans: (N, 3) meters, in each object's frame.
+      objs: N object meshes (meters), one per grasp; None where there is none (e.g. a generated
+        cloud without an alpha shape): that grasp is left out.
+      gt_joints: optional (G, 21, 3) ground-truth joints, meters, for the Frechet distance.
+
+    Returns:
+      ``{"num_grasps", "num_nonfinite", "metrics": evaluators.summarize(...), "seconds",
+      "diversity", "frechet_to_ground_truth"}`` (the last two where there are >= 2 grasps).
+    """
+    posed = hand.forward(hand_model, pose, trans)
+    verts = np.asarray(posed.vertices, np.float64)
+    finite = np.isfinite(verts).all(axis=(1, 2))
+    keep = [i for i in np.flatnonzero(finite) if objs[i] is not None]
+    hands = [hand.to_trimesh(verts[i], hand_model) for i in keep]
+    objs = [objs[i] for i in keep]
+    weights = np.asarray(hand_model.weights)
+    t0 = time.time()
+    per_grasp = {}
+    if hands:
+        per_grasp = evaluators.evaluate_meshes(
+            hands, objs, metrics=tuple(config.evaluation.metrics),
+            num_workers=int(config.evaluation.num_workers), progress=True,
+            simulator=config.evaluation.get("simulator", "mujoco"),
+            hand_part_labels=evaluators.part_labels_from_weights(weights),
+            finger_labels=evaluators.finger_labels_from_weights(weights),
+        )  # fmt: skip
+    else:  # e.g. no generated object of a joint set gave an alpha shape: no metrics, no crash
+        logger.warning("evaluation: a set has no grasp to evaluate")
+    summary = {k: v for k, v in evaluators.summarize(per_grasp).items()}
+    joints = np.asarray(posed.joints)[finite]
+    entry = {"num_grasps": len(hands), "num_nonfinite": int((~finite).sum()),
+             "metrics": summary, "seconds": time.time() - t0}  # fmt: skip
+    if len(joints) >= 2:
+        entry["diversity"] = evaluators.diversity(joints, seed=config.seed)
+        if gt_joints is not None and len(gt_joints) >= 2:
+            entry["frechet_to_ground_truth"] = evaluators.frechet_distance_sets(joints, gt_joints)
+    return entry
+
+
 def evaluate_sets(config, workdir: str, hand_model, stages: Stages) -> dict:
     """Evaluators on every sample set -> metrics.json (per-set means/stds, diversity, Frechet,
     generation metrics of joint samples' objects)."""
@@ -287,7 +333,6 @@ def evaluate_sets(config, workdir: str, hand_model, stages: Stages) -> dict:
     sets = sorted(f[:-4] for f in os.listdir(os.path.join(workdir, "samples"))
                   if f.endswith(".npz"))  # fmt: skip
     rng = np.random.default_rng(config.seed)
-    weights = np.asarray(hand_model.weights)
     gt = np.load(os.path.join(workdir, "samples", "ground_truth.npz"))
     gt_joints = np.asarray(hand.forward(hand_model, gt["pose"], gt["trans"]).joints)
     results: dict[str, Any] = {}
@@ -295,39 +340,16 @@ def evaluate_sets(config, workdir: str, hand_model, stages: Stages) -> dict:
         data = np.load(os.path.join(workdir, "samples", f"{name}.npz"))
         n = len(data["pose"])
         pick = np.sort(rng.choice(n, min(n, config.evaluation.max_grasps), replace=False))
-        posed = hand.forward(hand_model, data["pose"][pick], data["trans"][pick])
-        verts = np.asarray(posed.vertices, np.float64)
-        finite = np.isfinite(verts).all(axis=(1, 2))
-        hands = [hand.to_trimesh(v, hand_model) for v in verts[finite]]
         if "points" in data:  # joint samples: their own generated objects
-            objs = [objects.alpha_shape_or_none(p) for p in data["points"][pick][finite]]
-            keep = [i for i, o in enumerate(objs) if o is not None]
-            hands, objs = [hands[i] for i in keep], [objs[i] for i in keep]
+            objs = [objects.alpha_shape_or_none(p) for p in data["points"][pick]]
         else:
-            objs = [meshes[i] for i in data["object_index"][pick][finite]]
-        t0 = time.time()
-        per_grasp = {}
-        if hands:
-            per_grasp = evaluators.evaluate_meshes(
-                hands, objs, metrics=tuple(config.evaluation.metrics),
-                num_workers=int(config.evaluation.num_workers), progress=True,
-                simulator=config.evaluation.get("simulator", "mujoco"),
-                hand_part_labels=evaluators.part_labels_from_weights(weights),
-                finger_labels=evaluators.finger_labels_from_weights(weights),
-            )  # fmt: skip
-        else:  # e.g. no generated object of a joint set gave an alpha shape: no metrics, no crash
-            logger.warning("evaluation: %s has no grasp to evaluate", name)
-        summary = {k: v for k, v in evaluators.summarize(per_grasp).items()}
-        joints = np.asarray(posed.joints)[finite]
-        entry = {"num_grasps": len(hands), "num_nonfinite": int((~finite).sum()),
-                 "metrics": summary, "seconds": time.time() - t0}  # fmt: skip
-        if len(joints) >= 2:
-            entry["diversity"] = evaluators.diversity(joints, seed=config.seed)
-            if name != "ground_truth" and "points" not in data and len(gt_joints) >= 2:
-                entry["frechet_to_ground_truth"] = evaluators.frechet_distance_sets(joints, gt_joints)
+            objs = [meshes[i] for i in data["object_index"][pick]]
+        entry = evaluate_grasps(config, hand_model, data["pose"][pick], data["trans"][pick], objs,
+                                gt_joints=None if name == "ground_truth" or "points" in data
+                                else gt_joints)  # fmt: skip
         results[name] = entry
-        logger.info("evaluation: %s (%d grasps): %s", name, len(hands),
-                    {k: round(v["mean"], 3) for k, v in summary.items()})  # fmt: skip
+        logger.info("evaluation: %s (%d grasps): %s", name, entry["num_grasps"],
+                    {k: round(v["mean"], 3) for k, v in entry["metrics"].items()})  # fmt: skip
     add_generation_metrics(config, workdir, results)
     checkpoint.write_json(path, results)
     stages.mark("evaluation", key)

@@ -309,6 +309,28 @@ def test_final_close_settles_the_fingers_on_the_surface_and_refine_skips_it(mode
     assert np.all(np.asarray(out.energy) <= np.asarray(loose.energy) + 1e-6)
 
 
+def test_refine_settle_recloses_the_fingers_after_the_adam_steps(proxies, sphere):
+    sdf_fn, pts = sphere
+    loose = grasps.optimize(proxies, sdf_fn, pts, jax.random.key(3), 4,
+                            dataclasses.replace(CONFIG, final_close=False))  # fmt: skip
+    # Open every finger a little, as a sample pushed off the surface would be.
+    pose = np.asarray(loose.pose).copy()
+    pose[:, 1:] *= 0.7
+    plain = grasps.refine_with_sdf(proxies, pose, loose.trans, sdf_fn, steps=5, object_points=pts,
+                                   config=CONFIG)  # fmt: skip
+    settled = grasps.refine_with_sdf(proxies, pose, loose.trans, sdf_fn, steps=5,
+                                     object_points=pts,
+                                     config=dataclasses.replace(CONFIG, refine_settle=True))
+    gaps_plain, _ = _finger_gaps(proxies, plain.pose, plain.trans, sdf_fn, proxies.full)
+    gaps, _ = _finger_gaps(proxies, settled.pose, settled.trans, sdf_fn, proxies.full)
+    assert np.all(gaps > -0.002), gaps
+    assert (np.abs(gaps) < 0.0015).sum() > (np.abs(gaps_plain) < 0.0015).sum()
+    # The Adam steps are the same; only the fingers moved after them.
+    np.testing.assert_allclose(np.asarray(settled.trans), np.asarray(plain.trans), atol=1e-6)
+    np.testing.assert_allclose(np.asarray(settled.pose)[:, 0], np.asarray(plain.pose)[:, 0],
+                               atol=1e-6)  # fmt: skip
+
+
 def test_filter_skipping_rejected_simulations_keeps_the_decisions(model, optimized):
     from mgd_jax.objects import sdf_mesh
 

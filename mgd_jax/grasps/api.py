@@ -237,6 +237,7 @@ def refine_by_object(
     object_points: Sequence[np.ndarray | None] | None = None,
     names: Sequence[str] | None = None,
     progress: Callable[[int], None] | None = None,
+    config: GraspConfig = GraspConfig(),
 ) -> tuple[np.ndarray, np.ndarray]:
     """``refine_many`` of grasps given as one flat set, each on the object its row names.
 
@@ -254,6 +255,7 @@ def refine_by_object(
       object_points: optional per object (M >= 512, 3) surface points (meters) or None.
       names: per object, for the warnings (default: ``object <j>``).
       progress: optional ``progress(done_objects)``.
+      config: energy weights and the refinement's settings.
 
     Returns:
       the refined pose (N, 16, 3) and trans (N, 3) (copies).
@@ -283,7 +285,8 @@ def refine_by_object(
         points = [object_points[j] for j, _ in targets]
     out = refine_many(hand_model, [pose[idx] for _, idx in targets],
                       [trans[idx] for _, idx in targets], [meshes[j] for j, _ in targets],
-                      steps=steps, object_points=points, progress=progress)  # fmt: skip
+                      steps=steps, config=config, object_points=points,
+                      progress=progress)  # fmt: skip
     for (_, idx), (p, t) in zip(targets, out):
         pose[idx], trans[idx] = p, t
     return pose, trans

@@ -95,6 +95,9 @@ class GraspConfig:
     # Refinement (``refine``): no jitter, full penetration weights, smaller steps.
     refine_lr_scale: float = 0.25 / 0.3  # the v1 refinement's step sizes (0.25 x v1's, which
     # are 1 / 0.3 of the above)
+    refine_settle: bool = False  # after refinement, re-close the fingers onto the surface as
+    # synthesis does (``final_close``'s path and margin): the Adam steps push a sunk hand out and
+    # leave fingers off the surface, and a grasp without its contacts drops the object
 
     @classmethod
     def v1(cls, **overrides) -> GraspConfig:

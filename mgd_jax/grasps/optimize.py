@@ -115,7 +115,8 @@ def run_adam(
       key: PRNG key of the jitter.
       config: weights and schedule; steps: iterations.
       refining: traced bool: refinement (no jitter, full weights, ``refine_lr_scale`` step sizes,
-        no ``final_close``), so synthesis and refinement share one compiled program.
+        ``refine_settle`` instead of ``final_close``), so synthesis and refinement share one
+        compiled program.
       num_keep: with fewer than B, only the lowest-energy ``num_keep`` go on after ``prune_at``.
 
     Returns:
@@ -185,10 +186,11 @@ def run_adam(
     last_e = weighted_total(terms, config)
     better = last_e < best_e
     params = jax.tree.map(lambda b, x: jnp.where(_bcast(better, x), x, b), best_p, params)
-    if config.final_close:  # synthesis only: refinement never raises the energy
+    if config.final_close or config.refine_settle:
         settled = settle_fingers(proxies, params["rot"], params["fingers"], params["trans"],
                                   sdf_fn, config)  # fmt: skip
-        params["fingers"] = jnp.where(refining, params["fingers"], settled)
+        use = jnp.where(refining, config.refine_settle, config.final_close)
+        params["fingers"] = jnp.where(use, settled, params["fingers"])
     terms = _batch_terms(proxies, params, sdf_fn, object_points, config)
     return GraspResult(
         pose=_to_pose(model, params),
