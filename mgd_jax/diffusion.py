@@ -357,6 +357,7 @@ def _sample(
     object_latent: jax.Array | None,
     eta: jax.Array,
     guidance_scale: jax.Array,
+    x0_hook: jax.tree_util.Partial | None,
     *,
     batch_size: int,
     hand_shape: tuple[int, ...],
@@ -400,6 +401,8 @@ def _sample(
                 x0_h = (1.0 + guidance_scale) * x0_c - guidance_scale * x0_u
             else:
                 x0_h = denoise_fn(z_in, {"hand": tb, "object": t0})["hand"]
+            if x0_hook is not None:  # e.g. physics guidance (mgd_jax.physics_guidance)
+                x0_h = x0_hook(x0_h, t)
             hand = _step(schedule, method, x0_h, z["hand"], t, t_prev, noise["hand"], eta)
             return {"hand": hand}, None
         x0 = denoise_fn(z, {"hand": tb, "object": tb})
@@ -443,6 +446,7 @@ def sample_joint(
         None,
         jnp.asarray(eta, jnp.float32),
         jnp.zeros((), jnp.float32),
+        None,
         batch_size=int(batch_size),
         hand_shape=_shape(hand_shape),
         object_shape=_shape(object_shape),
@@ -463,6 +467,7 @@ def sample_conditional(
     num_steps: int | None = None,
     eta: float = 0.0,
     guidance_scale: float | None = None,
+    x0_hook: jax.tree_util.Partial | None = None,
 ) -> dict[str, jax.Array]:
     """Object-conditioned grasp generation: hand from t = T to 0 with the object kept clean.
 
@@ -473,6 +478,10 @@ def sample_conditional(
     second call. ``s = 0`` gives the unguided result. With guidance the denoiser is called once
     per step on a doubled batch (2B: the clean-object half first, then the noised-object half).
     The denoiser's "object" output is ignored here.
+
+    With ``x0_hook`` (a ``jax.tree_util.Partial``: ``(x0_hand (B, *hand_shape), t ()) ->
+    x0_hand``) every step's hand x0 prediction (after guidance) is replaced by the hook's output
+    before the step is taken, e.g. :mod:`mgd_jax.physics_guidance`.
 
     Args:
       object_latent: clean object latent, float32 (B, *object_shape).
@@ -488,6 +497,7 @@ def sample_conditional(
         object_latent,
         jnp.asarray(eta, jnp.float32),
         jnp.asarray(0.0 if guidance_scale is None else guidance_scale, jnp.float32),
+        x0_hook,
         batch_size=int(object_latent.shape[0]),
         hand_shape=_shape(hand_shape),
         object_shape=tuple(object_latent.shape[1:]),

@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jax
 import jax.numpy as jnp
@@ -22,6 +22,10 @@ import numpy as np
 
 from mgd_jax import diffusion, hand, trained
 from mgd_jax.models.mgd import MGD
+
+if TYPE_CHECKING:
+    from mgd_jax import physics_guidance
+    from mgd_jax.objects.sdf_grid import SdfGrid
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +53,12 @@ class Generator:
             lambda params, pts: model.apply(params, self.vae.encode(pts), method=MGD.encode_object)
         )
         self._decode_hand = jax.jit(lambda params, z: model.apply(params, z, method=MGD.decode_hand))
+
+        def decode_hand(params, z):
+            return model.apply(params, z, method=MGD.decode_hand)
+
+        self._decode_partial = jax.tree_util.Partial(decode_hand, self.params)
+        self._proxies = {}  # GraspConfig -> the hand's grasp proxies (physics guidance)
         self._decode_object = jax.jit(
             lambda params, z: self.vae.decode(model.apply(params, z, method=MGD.decode_object))
         )
@@ -86,10 +96,28 @@ class Generator:
             raise ValueError(f"object points of objects {bad.tolist()} contain NaN or inf")
         return points_m[:, : self.num_points]
 
+    @staticmethod
+    def _check_grids(grids: SdfGrid | None, grid_rows, num_rows: int) -> np.ndarray:
+        if grids is None or grid_rows is None:
+            raise ValueError("physics guidance needs the objects' SDF grids and each row's grid "
+                             "(grids=physics_guidance.object_grids(meshes), grid_rows=...)")  # fmt: skip
+        rows = np.asarray(grid_rows)
+        num_grids = int(np.shape(grids.values)[0]) if np.ndim(grids.values) == 4 else 0
+        if rows.shape != (num_rows,) or not np.issubdtype(rows.dtype, np.integer):
+            raise ValueError(f"grid_rows must be ({num_rows},) integers, got {rows.shape} "
+                             f"{rows.dtype}")  # fmt: skip
+        if num_grids == 0 or rows.min() < 0 or rows.max() >= num_grids:
+            raise ValueError(f"grid_rows must index the {num_grids} stacked grids (values "
+                             f"(K, R, R, R)), got rows {rows.min()}..{rows.max()}")  # fmt: skip
+        return rows
+
     def conditional(self, points_m: np.ndarray, seed: int = 0, method: str = "ddim",
                     num_steps: int | None = 100, guidance: float | None = None,
                     batch_size: int = 256,
-                    on_batch: Callable[[int], None] | None = None) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+                    on_batch: Callable[[int], None] | None = None,
+                    physics: physics_guidance.PhysicsGuidance | None = None,
+                    grids: SdfGrid | None = None,
+                    grid_rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
         """One grasp per row of ``points_m`` (repeat rows for several grasps per object).
 
         Args:
@@ -99,21 +127,44 @@ class Generator:
           guidance: conditional guidance scale s (None: no guidance).
           batch_size: rows per jitted call (the same seed and batch size give the same samples).
           on_batch: called with the number of rows after each batch (progress bars).
+          physics: physics guidance of the last sampler steps (:mod:`mgd_jax.physics_guidance`);
+            needs ``grids`` and ``grid_rows``.
+          grids: K object SDF grids stacked, meters, in the frame of ``points_m``
+            (``physics_guidance.object_grids``).
+          grid_rows: (B,) int, the grid of each row.
 
         Returns:
           pose (B, 16, 3) axis-angle radians, trans (B, 3) meters.
         """
         points_m = self._check_points(points_m)
+        if physics is not None:
+            from mgd_jax import physics_guidance  # the grasp energy, only when guided
+
+            grid_rows = self._check_grids(grids, grid_rows, len(points_m))
+            pairs = diffusion.sampling_timesteps(self.schedule.num_timesteps, method,
+                                                 num_steps if method == "ddim" else None)  # fmt: skip
+            t_from = physics_guidance.first_guided_timestep(pairs, physics.steps)
+            proxies = self._proxies.get(physics.config)
+            if proxies is None:
+                from mgd_jax.grasps.optimize import proxies_for
+
+                proxies = self._proxies[physics.config] = proxies_for(self.hand_model,
+                                                                      physics.config)  # fmt: skip
         key = jax.random.PRNGKey(seed)
         poses, transs = [], []
         for i, start in enumerate(range(0, len(points_m), batch_size)):
             chunk = jnp.asarray(points_m[start : start + batch_size])
             z_o = self._encode(self.params, chunk)
+            hook = None
+            if physics is not None:
+                hook = physics_guidance.make_hook(
+                    self._decode_partial, proxies, grids, grid_rows[start : start + batch_size],
+                    chunk, physics, t_from)  # fmt: skip
             z = diffusion.sample_conditional(
                 self._denoise, self.schedule, jax.random.fold_in(key, i), z_o,
                 hand_shape=int(self.config.model.latent_dim),
                 method=method, num_steps=num_steps if method == "ddim" else None,
-                guidance_scale=guidance,
+                guidance_scale=guidance, x0_hook=hook,
             )  # fmt: skip
             pose, trans = self._decode_hand(self.params, z["hand"])
             poses.append(np.asarray(pose))

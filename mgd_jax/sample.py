@@ -7,6 +7,9 @@ Usage::
         --num_per_object=16 --out=samples/mug
     python -m mgd_jax.sample --checkpoint=exports/mgd_demo --objects=tfds:mgd_synthetic/demo@test \\
         --out=samples/test --refine --evaluate
+    # the last 20 sampler steps guided by the grasp energy (penetration, contact)
+    python -m mgd_jax.sample --checkpoint=runs/demo/mgd --objects=mug.obj --units=cm \\
+        --physics_guidance=0.05 --out=samples/mug_guided
     # new hand-object pairs
     python -m mgd_jax.sample --checkpoint=runs/demo/mgd --mode=joint --num=64 --out=samples/joint
 
@@ -120,6 +123,11 @@ flags.DEFINE_enum("sampler", "ddim", ("ddim", "ddpm"), "DDIM (respaced) or DDPM 
 flags.DEFINE_integer("steps", None, "DDIM steps (default min(100, T); ddpm uses all T)", **_F)
 flags.DEFINE_float("guidance", None, "conditional guidance scale", **_F)
 flags.DEFINE_integer("seed", 0, "sampling seed", **_F)
+flags.DEFINE_float("physics_guidance", None,
+                   "conditional: physics guidance scale (largest latent move per guided step, in "
+                   "units of the latent's RMS): the last --physics_steps sampler steps follow the "
+                   "grasp energy's gradient (mgd_jax.physics_guidance); off by default", **_F)
+flags.DEFINE_integer("physics_steps", 20, "sampler steps guided by --physics_guidance", **_F)
 flags.DEFINE_bool("refine", False, "refine each grasp with mgd_jax.grasps", **_F)
 flags.DEFINE_integer("refine_steps", DEFAULT_REFINE_STEPS, "optimiser steps of --refine", **_F)
 flags.DEFINE_bool("evaluate", False, "per-sample metrics (mgd_jax.evaluators)", **_F)
@@ -144,6 +152,14 @@ def _check_args(args) -> None:
     for name in ("num_per_object", "num", "batch_size", "refine_steps"):
         if getattr(args, name) < 1:
             raise ValueError(f"--{name} must be >= 1, got {getattr(args, name)}")
+    if args.physics_guidance is not None:
+        if args.mode != "conditional":
+            raise ValueError("--physics_guidance needs --mode=conditional (the object's surface "
+                             "guides the hand)")  # fmt: skip
+        if not args.physics_guidance > 0:
+            raise ValueError(f"--physics_guidance must be > 0, got {args.physics_guidance}")
+        if args.physics_steps < 1:
+            raise ValueError(f"--physics_steps must be >= 1, got {args.physics_steps}")
     if args.steps is not None and args.steps < 1:
         raise ValueError(f"--steps must be >= 1, got {args.steps}")
     if args.render_size and args.render_size < 16:
@@ -182,8 +198,17 @@ def main(argv: Sequence[str] | None = None) -> dict:
     bar = tqdm.tqdm(total=total, desc=f"sampling ({method})", unit="grasp", disable=args.no_progress)
     t0 = time.time()
     if args.mode == "conditional":
+        physics = {}
+        if args.physics_guidance is not None:
+            from mgd_jax import physics_guidance  # the grasp energy, only when guided
+
+            physics = dict(physics=physics_guidance.PhysicsGuidance(args.physics_guidance,
+                                                                    args.physics_steps),
+                           grids=physics_guidance.object_grids([o.mesh for o in objs],
+                                                               names=[o.name for o in objs]),
+                           grid_rows=rows)  # fmt: skip
         pose, trans = gen.conditional(points, args.seed, method, steps, args.guidance,
-                                      args.batch_size, on_batch=bar.update)  # fmt: skip
+                                      args.batch_size, on_batch=bar.update, **physics)  # fmt: skip
     else:
         pose, trans, gen_points = gen.joint(args.num, args.seed, method, steps, args.batch_size,
                                             on_batch=bar.update)  # fmt: skip
@@ -299,6 +324,8 @@ def write_outputs(args, gen, objs: list[ObjectInput], rows: np.ndarray, pose: np
         "sampler": args.sampler,
         "steps": steps if args.sampler == "ddim" else int(gen.config.diffusion.num_timesteps),
         "guidance": args.guidance,
+        "physics_guidance": None if args.physics_guidance is None else
+        {"scale": args.physics_guidance, "steps": args.physics_steps},
         "seed": args.seed,
         "batch_size": args.batch_size,
         "refined": bool(args.refine),

@@ -349,22 +349,28 @@ def build_sdf_grid(mesh: trimesh.Trimesh, resolution: int = 64, padding: float =
     )
 
 
-def lookup(grid: SdfGrid, points: jax.Array) -> jax.Array:
+def lookup(grid: SdfGrid, points: jax.Array, row: jax.Array | None = None) -> jax.Array:
     """Trilinear signed distance at points; outside the grid, clamp-to-box distance + border value.
 
     Outside the box the result is ``|p - clamp(p)| + value(clamp(p))``, an upper bound of the
     true distance that grows at unit rate away from the grid, so gradients still point outward.
 
     Args:
-      grid: the grid, values of any shape (X, Y, Z).
+      grid: the grid, values of any shape (X, Y, Z); or K grids stacked (values (K, X, Y, Z),
+        origin (K, 3), spacing (K,)) of which ``row`` is read.
       points: (N, 3) points, meters.
+      row: () int, the grid of a stack to read. Under ``vmap`` over rows it gathers single
+        values from the stack, never a copy of a whole grid per row.
 
     Returns:
       (N,) signed distance, meters, negative inside.
     """
     values = grid.values
-    upper = jnp.asarray(values.shape, jnp.float32) - 1.0
-    f = (points - grid.origin) / grid.spacing
+    origin, spacing = grid.origin, grid.spacing
+    if row is not None:
+        origin, spacing = origin[row], spacing[row]
+    upper = jnp.asarray(values.shape[-3:], jnp.float32) - 1.0
+    f = (points - origin) / spacing
     fc = jnp.clip(f, 0.0, upper)
     i0 = jnp.clip(jnp.floor(fc), 0.0, upper - 1.0)
     t = fc - i0
@@ -378,6 +384,7 @@ def lookup(grid: SdfGrid, points: jax.Array) -> jax.Array:
                     * (t[:, 1] if dy else 1.0 - t[:, 1])
                     * (t[:, 2] if dz else 1.0 - t[:, 2])
                 )
-                out = out + w * values[i0[:, 0] + dx, i0[:, 1] + dy, i0[:, 2] + dz]
-    outside = (f - fc) * grid.spacing
+                at = (i0[:, 0] + dx, i0[:, 1] + dy, i0[:, 2] + dz)
+                out = out + w * (values[at] if row is None else values[(row,) + at])
+    outside = (f - fc) * spacing
     return out + jnp.sqrt(jnp.sum(outside * outside, -1) + 1e-20) - 1e-10
