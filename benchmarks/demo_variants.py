@@ -65,7 +65,10 @@ def main() -> None:
     parser.add_argument("--guidance", default="",
                         help="comma-separated conditional guidance scales to sample with")
     parser.add_argument("--physics", default="",
-                        help="comma-separated physics guidance scales to sample with")
+                        help="comma-separated physics guidance settings to sample with: SCALE or "
+                             "SCALE:FLOOR (PhysicsGuidance.floor, default 1)")
+    parser.add_argument("--settle_sampled", action="store_true",
+                        help="also evaluate each sampling variant with its fingers re-closed")
     parser.add_argument("--physics_steps", type=int, default=20)
     parser.add_argument("--physics_iterations", type=int, default=1)
     parser.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results",
@@ -73,7 +76,8 @@ def main() -> None:
     args = parser.parse_args()
     names = [v.strip() for v in args.refine.split(",") if v.strip()]
     scales = [float(v) for v in args.guidance.split(",") if v.strip()]
-    physics_scales = [float(v) for v in args.physics.split(",") if v.strip()]
+    physics_scales = [tuple(float(x) for x in v.split(":")) for v in args.physics.split(",")
+                      if v.strip()]  # fmt: skip
     unknown = [v for v in names if v not in VARIANTS]
     if unknown:
         parser.error(f"unknown variants {unknown}; choose from {list(VARIANTS)}")
@@ -103,10 +107,11 @@ def main() -> None:
         variants = [(f"guidance {g:g}", dict(guidance=g)) for g in scales]
         if physics_scales:
             grids = physics_guidance.object_grids(meshes, names=ids)
-            variants += [(f"physics {p:g}", dict(
-                physics=physics_guidance.PhysicsGuidance(p, args.physics_steps,
-                                                         args.physics_iterations),
-                grids=grids, grid_rows=rows_all)) for p in physics_scales]  # fmt: skip
+            for p in physics_scales:
+                guidance = physics_guidance.PhysicsGuidance(
+                    p[0], args.physics_steps, args.physics_iterations, *p[1:])
+                name = f"physics {guidance.scale:g} (floor {guidance.floor:g})"
+                variants.append((name, dict(physics=guidance, grids=grids, grid_rows=rows_all)))
 
         def draw(**kwargs):
             t0 = time.time()
@@ -117,11 +122,17 @@ def main() -> None:
         for name, kwargs in [("unrefined", {})] + variants:
             draw(**kwargs)  # compiles
             (p, t), seconds[name] = draw(**kwargs)
-            if name != "unrefined":
-                results[name] = experiment.evaluate_grasps(config, hand_model, p[pick], t[pick],
-                                                           objs)  # fmt: skip
             print(f"{name}: sampled {len(p)} grasps in {seconds[name]:.1f} s (compiled)",
                   flush=True)  # fmt: skip
+            if name == "unrefined":
+                continue
+            results[name] = experiment.evaluate_grasps(config, hand_model, p[pick], t[pick], objs)
+            if args.settle_sampled:
+                p, t = grasps.refine_by_object(hand_model, p[pick], t[pick], rows, meshes, 0,
+                                               object_points=list(points), names=ids,
+                                               config=GraspConfig(refine_settle=True))  # fmt: skip
+                results[f"{name} + settle"] = experiment.evaluate_grasps(config, hand_model, p, t,
+                                                                         objs)  # fmt: skip
     for name in names:
         steps, grasp_config = VARIANTS[name](args.steps)
         t0 = time.time()

@@ -77,6 +77,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.sampling.batch_size = 256
     # The main model's grasps also refined, as `sample --refine` does (its default steps); 0 = off.
     config.sampling.refine_steps = DEFAULT_REFINE_STEPS
+    # The main model also sampled with physics guidance (mgd_jax.physics_guidance) of this
+    # scale over the last physics_steps sampler steps; None = off.
+    config.sampling.physics_guidance = ml_collections.config_dict.placeholder(float)
+    config.sampling.physics_steps = 20
 
     config.evaluation = ml_collections.ConfigDict()
     config.evaluation.metrics = ("penetration", "intersection", "simulation", "contact")
@@ -117,6 +121,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
         config.sampling.num_per_object = 2
         config.sampling.num_joint = 4
         config.sampling.refine_steps = 3
+        config.sampling.physics_guidance = 0.05
+        config.sampling.physics_steps = 3
         config.evaluation.metrics = ("penetration", "intersection", "contact")
         config.evaluation.num_workers = 1
         config.report.render_size = 96

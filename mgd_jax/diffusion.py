@@ -439,21 +439,10 @@ def sample_joint(
     Returns:
       ``{"hand": (batch_size, *hand_shape), "object": (batch_size, *object_shape)}`` float32.
     """
-    return _sample(
-        _as_pytree_fn(denoise_fn),
-        schedule,
-        key,
-        None,
-        jnp.asarray(eta, jnp.float32),
-        jnp.zeros((), jnp.float32),
-        None,
-        batch_size=int(batch_size),
-        hand_shape=_shape(hand_shape),
-        object_shape=_shape(object_shape),
-        method=method,
-        num_steps=num_steps,
-        guided=False,
-    )
+    return _sample(_as_pytree_fn(denoise_fn), schedule, key, None, jnp.asarray(eta, jnp.float32),
+                   jnp.zeros((), jnp.float32), None, batch_size=int(batch_size),
+                   hand_shape=_shape(hand_shape), object_shape=_shape(object_shape),
+                   method=method, num_steps=num_steps, guided=False)  # fmt: skip
 
 
 def sample_conditional(
@@ -490,19 +479,10 @@ def sample_conditional(
       ``{"hand": (B, *hand_shape), "object": object_latent}`` (the object returned unchanged).
     """
     object_latent = jnp.asarray(object_latent)
-    return _sample(
-        _as_pytree_fn(denoise_fn),
-        schedule,
-        key,
-        object_latent,
-        jnp.asarray(eta, jnp.float32),
-        jnp.asarray(0.0 if guidance_scale is None else guidance_scale, jnp.float32),
-        x0_hook,
-        batch_size=int(object_latent.shape[0]),
-        hand_shape=_shape(hand_shape),
-        object_shape=tuple(object_latent.shape[1:]),
-        method=method,
-        num_steps=num_steps,
-        guided=guidance_scale is not None,
-    )
+    scale = jnp.asarray(0.0 if guidance_scale is None else guidance_scale, jnp.float32)
+    return _sample(_as_pytree_fn(denoise_fn), schedule, key, object_latent,
+                   jnp.asarray(eta, jnp.float32), scale, x0_hook,
+                   batch_size=int(object_latent.shape[0]), hand_shape=_shape(hand_shape),
+                   object_shape=tuple(object_latent.shape[1:]), method=method,
+                   num_steps=num_steps, guided=guidance_scale is not None)  # fmt: skip
 

@@ -9,7 +9,8 @@ Stages, in order, each cached (a finished stage is reused; an interrupted traini
   mgd          MGD                          -> <workdir>/mgd
   ablations    MGD variants                 -> <workdir>/mgd_<name>
   samples      conditional grasps on the held-out test objects (every model; the main
-               model's also refined, ``sampling.refine_steps``), joint samples (the main model
+               model's also refined, ``sampling.refine_steps``, and sampled with physics
+               guidance, ``sampling.physics_guidance``), joint samples (the main model
                and the sync_schedulers ablation), the ground truth and a nearest-neighbour
                baseline
                                             -> <workdir>/samples/<set>.npz
@@ -229,6 +230,23 @@ def sample_sets(config, workdir: str, data_dir: str | None, runs: dict, stages: 
         logger.info("samples: mgd conditional refined (%d steps), %d grasps in %.1f s", steps,
                     len(pose), time.time() - t0)  # fmt: skip
         save("mgd_refined", pose=pose, trans=trans, object_index=cond["object_index"])
+    scale = s.get("physics_guidance")
+    if scale:  # the main model sampled again, guided by the grasp energy over its last steps
+        from mgd_jax import physics_guidance  # lazily: the grasp energy
+
+        _, meshes, _ = load_sample_objects(workdir)
+        guidance = physics_guidance.PhysicsGuidance(float(scale), int(s.physics_steps))
+        gen = Generator.load(os.path.join(workdir, "mgd"))
+        t0 = time.time()
+        pose, trans = gen.conditional(points, seed=config.seed, method=s.method,
+                                      num_steps=s.num_steps, guidance=s.guidance,
+                                      batch_size=s.batch_size, physics=guidance,
+                                      grids=physics_guidance.object_grids(meshes, names=ids),
+                                      grid_rows=object_index)  # fmt: skip
+        logger.info("samples: mgd conditional, physics-guided (scale %g, last %d steps), %d "
+                    "grasps in %.1f s", guidance.scale, guidance.steps, len(pose),
+                    time.time() - t0)  # fmt: skip
+        save("mgd_physics", pose=pose, trans=trans, object_index=object_index)
     stages.mark("samples", key)
     return paths
 

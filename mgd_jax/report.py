@@ -12,12 +12,13 @@ import os
 import numpy as np
 import trimesh
 
-from mgd_jax import evaluators, hand, images, objects, render
+from mgd_jax import contact_render, evaluators, hand, images, objects, render
 
 
 SET_TITLES = {
     "mgd_conditional": "MGD, conditional (unseen test objects)",
     "mgd_refined": "MGD + refine (the grasp optimiser, `sample --refine`'s steps)",
+    "mgd_physics": "MGD + physics guidance (the sampler's last steps, `sample --physics_guidance`)",
     "mgd_sync_schedulers_conditional": "ablation: synchronous schedulers, conditional",
     "mgd_no_object_only_conditional": "ablation: no object-only data, conditional",
     "nearest_neighbour": "baseline: nearest-neighbour retrieval",
@@ -220,7 +221,8 @@ def render_sets(config, workdir: str, hand_model, ids: list[str],
     n_joint = int(config.report.get("num_joint_renders", n))
     out = {}
     for name, title in (("mgd_conditional", "conditional"), ("mgd_refined", "conditional, refined"),
-                        ("mgd_joint", "joint"), ("ground_truth", "ground truth")):  # fmt: skip
+                        ("mgd_physics", "conditional, physics-guided"), ("mgd_joint", "joint"),
+                        ("ground_truth", "ground truth")):  # fmt: skip
         path = os.path.join(workdir, "samples", f"{name}.npz")
         if not os.path.exists(path):
             continue
@@ -253,7 +255,41 @@ def render_sets(config, workdir: str, hand_model, ids: list[str],
             images.save_png(png, images.contact_sheet(tiles, ncols=min(4, len(tiles)),
                                                       labels=labels))  # fmt: skip
             out[title] = os.path.basename(png)
+    heat = _contact_heatmaps(workdir, hand_model, ids, meshes, size, min(n, 4))
+    if heat:
+        out["conditional, contact maps (red: touching, pale: 2 cm or more away)"] = heat
     return out
+
+
+def _contact_heatmaps(workdir: str, hand_model, ids: list[str], meshes: list, size: int,
+                      count: int) -> str | None:  # fmt: skip
+    """``<workdir>/mgd_contact.png``: the contact heat maps (``contact_render``) of the main
+    model's first conditional grasps, one per object; returns its file name (None without
+    samples)."""
+    path = os.path.join(workdir, "samples", "mgd_conditional.npz")
+    points_path = os.path.join(workdir, "samples", "object_points.npy")
+    if count < 1 or not os.path.exists(path) or not os.path.exists(points_path):
+        return None
+    data, points = np.load(path), np.load(points_path)
+    labels = evaluators.finger_labels_from_weights(np.asarray(hand_model.weights))
+    order = np.lexsort((np.arange(len(data["pose"])), _rank_within(data["object_index"])))
+    tiles, names = [], []
+    for i in order[:count]:
+        j = int(data["object_index"][i])
+        verts = np.asarray(hand.forward(hand_model, data["pose"][i], data["trans"][i]).vertices)
+        if not np.isfinite(verts).all():
+            continue
+        hand_mesh = hand.to_trimesh(verts, hand_model)
+        c = evaluators.hand_object_contact(hand_mesh, meshes[j], points[j], labels)
+        tiles.append(contact_render.heatmap_views(hand_mesh.vertices, hand_mesh.faces,
+                                                  c["hand_distance_m"], points[j],
+                                                  c["object_distance_m"], size))  # fmt: skip
+        names.append(ids[j])
+    if not tiles:
+        return None
+    png = os.path.join(workdir, "mgd_contact.png")
+    images.save_png(png, images.contact_sheet(tiles, ncols=min(2, len(tiles)), labels=names))
+    return os.path.basename(png)
 
 
 def _rank_within(groups: np.ndarray) -> np.ndarray:

@@ -30,13 +30,24 @@ Output in ``--out``:
                          ``python -m mgd_jax.evaluate --grasps``
   samples/<id>.npz       the same keys for one sample (batch of 1), plus object_center_m (the
                          offset from the object frame back to the input file's frame, meters)
+                         and, where the object has a mesh, its contact map both ways
+                         (``evaluators.hand_object_contact``): contact_hand_distance_m (1,V)
+                         signed distance of each hand vertex to the object (negative inside),
+                         contact_hand (1,V) bool (within 5 mm or inside), and for the object's
+                         surface points contact_object_points_m (1,P,3), their distance to the
+                         hand contact_object_distance_m (1,P), contact_object (1,P) and
+                         the nearest hand part contact_object_part (1,P) (0 palm, 1 thumb,
+                         2 index, 3 middle, 4 ring, 5 pinky)
   samples/<id>_hand.obj  the posed hand mesh (meters, object frame)
   samples/<id>.glb       hand + object scene
   objects/<name>.obj     each object mesh in its object frame (joint mode: the alpha shape of the
                          generated points, and the points as objects/<name>_points.ply)
   renders/<id>_{color,depth,normal,edge}.png   condition maps (``--render_size``, 0 = none)
-  index.json             run settings, objects (and skipped files), samples with their files and
-                         metrics (``--evaluate``); metrics.json + metrics.md summaries
+  renders/<id>_contact.png   the contact heat maps (hand and object, ``mgd_jax.contact_render``)
+  index.json             run settings, objects (and skipped files), samples with their files,
+                         the hand parts touching the object (contact_parts) and metrics
+                         (``--evaluate``); metrics.json + metrics.md summaries (with the share
+                         of grasps each hand part touches in)
 
 The same seed, batch size and checkpoint give the same samples.
 """
@@ -56,13 +67,17 @@ import trimesh
 from absl import flags
 
 from mgd_jax import render  # noqa: I001  (first: sets MUJOCO_GL before mujoco is imported)
-from mgd_jax import cli, evaluators, hand, images, objects
+from mgd_jax import cli, contact_render, evaluators, hand, images, objects
 from mgd_jax.data.object_inputs import ObjectInput, collect_objects, safe_name
 from mgd_jax.grasps.config import DEFAULT_REFINE_STEPS
 
 logger = logging.getLogger(__name__)
 
 HAND_RGBA = (224, 172, 150, 255)
+# evaluators.hand_object_contact outputs -> their names in each sample's .npz (batch of 1).
+CONTACT_KEYS = {"hand_distance_m": "contact_hand_distance_m", "hand_contact": "contact_hand",
+                "object_distance_m": "contact_object_distance_m",
+                "object_contact": "contact_object", "object_part": "contact_object_part"}
 OBJECT_RGBA = (120, 140, 170, 255)
 
 
@@ -281,6 +296,8 @@ def write_outputs(args, gen, objs: list[ObjectInput], rows: np.ndarray, pose: np
     params = mano_arrays(pose[keep], trans[keep], num_betas)
     samples, hand_meshes, obj_meshes, ids = [], [], [], []
     per_object: dict[int, int] = {}
+    finger_labels = evaluators.finger_labels_from_weights(np.asarray(model.weights))
+    contact_cache = evaluators.Cache()
     for n, (i, v) in enumerate(tqdm.tqdm(list(zip(keep, verts)), desc="writing", unit="sample",
                                          disable=args.no_progress)):  # fmt: skip
         j = int(rows[i])
@@ -292,9 +309,15 @@ def write_outputs(args, gen, objs: list[ObjectInput], rows: np.ndarray, pose: np
                  "hand_mesh": os.path.join("samples", f"{sid}_hand.obj"),
                  "scene": os.path.join("samples", f"{sid}.glb")}  # fmt: skip
         obj_rel = entry["mesh"] or ""
+        contact, contact_arrays = None, {}
+        if o.mesh is not None:  # the contact map, both ways
+            contact = evaluators.hand_object_contact(hand_mesh, o.mesh, o.points, finger_labels,
+                                                     cache=contact_cache)  # fmt: skip
+            contact_arrays = {name: contact[k][None] for k, name in CONTACT_KEYS.items()}
+            contact_arrays["contact_object_points_m"] = o.points.astype(np.float32)[None]
         np.savez(os.path.join(out, files["npz"]), **{key: a[n : n + 1] for key, a in params.items()},
                  object_path=np.asarray([os.path.join("..", obj_rel) if obj_rel else ""]),
-                 object_center_m=o.center_m.astype(np.float32)[None])  # fmt: skip
+                 object_center_m=o.center_m.astype(np.float32)[None], **contact_arrays)  # fmt: skip
         hand_mesh.export(os.path.join(out, files["hand_mesh"]))
         scene = trimesh.Scene()
         scene.add_geometry(_colored(hand_mesh, HAND_RGBA), geom_name="hand")
@@ -305,7 +328,17 @@ def write_outputs(args, gen, objs: list[ObjectInput], rows: np.ndarray, pose: np
             meshes = [hand_mesh] + ([o.mesh] if o.mesh is not None else [])
             pts = None if o.mesh is not None else [o.points]
             files["renders"] = write_renders(out, sid, meshes, pts, args.render_size, args.view)
-        samples.append({"id": sid, "object": o.name, "index": int(i), "files": files})
+            if contact is not None:
+                rel = os.path.join("renders", f"{sid}_contact.png")
+                images.save_png(os.path.join(out, rel), contact_render.heatmap_views(
+                    hand_mesh.vertices, hand_mesh.faces, contact["hand_distance_m"], o.points,
+                    contact["object_distance_m"], args.render_size))  # fmt: skip
+                files["renders"]["contact"] = rel
+        sample = {"id": sid, "object": o.name, "index": int(i), "files": files}
+        if contact is not None:
+            sample["contact_parts"] = [name for name, c in
+                                       zip(evaluators.FINGER_NAMES, contact["finger_contact"]) if c]
+        samples.append(sample)
         ids.append(sid)
         hand_meshes.append(hand_mesh)
         obj_meshes.append(o.mesh)

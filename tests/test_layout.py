@@ -12,7 +12,8 @@ PACKAGE = os.path.join(ROOT, "mgd_jax")
 # Layers in the order data flows; a module may import its own layer or lower ones.
 LAYERS = (
     ("hand", "objects", "cli"),
-    ("grasps", "evaluators", "models", "diffusion", "images", "render", "render_scene"),
+    ("grasps", "evaluators", "models", "diffusion", "images", "render", "render_scene",
+     "physics_guidance", "contact_render"),
     ("losses", "latent_stats", "data", "baselines"),
     ("tasks", "train", "checkpoint", "sharding", "trained"),
     ("generator", "report"),

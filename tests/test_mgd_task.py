@@ -220,8 +220,10 @@ def test_demo_tiny_pipeline_end_to_end_and_reuse(tmp_path, caplog):
         assert column in report
     assert "MMD-CD (mm)" in report  # generation metrics of the joint samples' objects
     assert "MGD + refine" in report  # the main model's grasps, refined as sample --refine does
+    assert "MGD + physics guidance" in report  # and sampled again with physics guidance
+    assert "contact maps" in report  # heat maps of the main model's conditional grasps
     for name in ("report.html", "mgd_conditional.png", "mgd_refined.png", "mgd_joint.png",
-                 "metrics.json"):
+                 "mgd_contact.png", "metrics.json"):
         assert (workdir / name).stat().st_size > 100, name
     again = subprocess.run([sys.executable, "launch.py", "--config=configs/demo.py:tiny",
                             f"--workdir={workdir}"], cwd=ROOT, capture_output=True, text=True,

@@ -57,6 +57,24 @@ def test_conditional_outputs_reload_and_are_seeded(exported, tmp_path):
             assert os.path.getsize(out / rel) > 0, rel
         assert np.isfinite(s["metrics"]["penetration_depth_cm"])
     assert (out / "metrics.md").read_text().startswith("| Penetration depth (cm)")
+    assert "Contact per hand part" in (out / "metrics.md").read_text()
+    with open(out / "metrics.json") as f:
+        assert set(json.load(f)["finger_contact_rate"]) == {"palm", "thumb", "index", "middle",
+                                                             "ring", "pinky"}  # fmt: skip
+    # Contact maps both ways in every sample with an object mesh (the box and the ball's alpha
+    # shape), their parts in the index, their heat maps among the renders.
+    for s in index["samples"]:
+        assert "contact" in s["files"]["renders"]
+        assert set(s["contact_parts"]) <= {"palm", "thumb", "index", "middle", "ring", "pinky"}
+        with np.load(out / s["files"]["npz"]) as f:
+            v = f["contact_hand_distance_m"].shape[1]
+            p = f["contact_object_points_m"].shape[1]
+            assert f["contact_hand"].shape == (1, v) and v == 2021  # the procedural hand
+            assert f["contact_object_distance_m"].shape == (1, p) and p >= 256
+            assert set(np.unique(f["contact_object_part"])) <= set(range(6))
+            np.testing.assert_array_equal(f["contact_hand"][0],
+                                          f["contact_hand_distance_m"][0] <= 0.005)  # fmt: skip
+            assert bool(s["contact_parts"]) == bool(f["contact_hand"].any())
     # The cm box came in at meter scale, centred.
     box = trimesh.load(out / "objects" / "box.obj", force="mesh")
     np.testing.assert_allclose(box.extents, [0.06, 0.04, 0.08], atol=1e-6)

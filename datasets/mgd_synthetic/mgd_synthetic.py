@@ -129,8 +129,10 @@ class MgdSynthetic(tfds.core.GeneratorBasedBuilder):
         """The per-object cache, keyed by hand model and every synthesis setting: a changed
         setting never reuses grasps made under others."""
         cfg = self.builder_config
+        grasp_settings = {k: v for k, v in dataclasses.asdict(self._grasp_config()).items()
+                          if k not in _NOT_SYNTHESIS}  # fmt: skip
         settings = json.dumps([cfg.grasps_per_object, _BASE_SEED, grasps.batch.DEFAULT_RESOLUTION,
-                               dataclasses.asdict(self._grasp_config())], sort_keys=True)  # fmt: skip
+                               grasp_settings], sort_keys=True)  # fmt: skip
         key = hand.fingerprint(model)[:12] + "-" + examples.stable_seed(settings).to_bytes(4, "little").hex()
         work = os.path.join(download_dir, "mgd_synthetic_work", cfg.name, key)
         os.makedirs(work, exist_ok=True)
@@ -317,6 +319,11 @@ def _shard_worker(folder, config, data_dir, mano_path, download_dir, shard, num_
     logging.getLogger().setLevel(logging.WARNING)
     builder = builders.make_builder(folder, config, data_dir, mano_path)
     builder.synthesize_shard(shard, num_shards, download_dir)
+
+
+# GraspConfig fields that synthesis never reads (refinement only), added after caches were
+# first built: left out of the cache key, so they do not orphan caches built before them.
+_NOT_SYNTHESIS = ("refine_settle",)
 
 
 def _cache_path(work: str, family: str, seed: int) -> str:

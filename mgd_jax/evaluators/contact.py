@@ -14,9 +14,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from scipy.spatial import cKDTree
+
 from mgd_jax.evaluators import cache as cache_lib
 from mgd_jax.evaluators import distance, inside
-from mgd_jax.evaluators.meshes import Mesh, validate_pairs
+from mgd_jax.evaluators.meshes import Mesh, as_mesh, validate_pairs
 from mgd_jax.evaluators.protocol import CONTACT_THRESHOLD_M, FINGER_NAMES
 
 # MANO joint order (mgd_jax.hand.model): 0 wrist; 1-3 index; 4-6 middle; 7-9 pinky; 10-12 ring;
@@ -121,3 +123,72 @@ def thumb_and_two_fingers(contact: np.ndarray, finger_labels: np.ndarray) -> np.
     """(...,) bool: the usual sanity filter, thumb plus at least two other fingers in contact."""
     f = fingers_in_contact(contact, finger_labels)
     return f[..., 1] & (f[..., 2:].sum(axis=-1) >= 2)
+
+
+def hand_object_contact(
+    hand_mesh,
+    obj,
+    object_points: np.ndarray,
+    finger_labels: np.ndarray,
+    threshold: float = CONTACT_THRESHOLD_M,
+    cache: cache_lib.Cache | None = None,
+) -> dict[str, np.ndarray]:
+    """The contact map of one grasp, both ways (which hand parts touch which object parts).
+
+    Args:
+      hand_mesh: the posed hand (``trimesh.Trimesh`` or ``(vertices, faces)``), meters.
+      obj: the object mesh in the same frame, meters.
+      object_points: (P, 3) points on the object's surface, meters.
+      finger_labels: (V,) int, 0 palm, 1 thumb, 2 index, 3 middle, 4 ring, 5 pinky
+        (``finger_labels_from_weights``).
+      threshold: distance that counts as contact, meters (``CONTACT_THRESHOLD_M``).
+      cache: optional precomputation shared across grasps of the same object.
+
+    Returns:
+      ``hand_distance_m`` (V,) float32 signed distance of each hand vertex to the object's
+      surface (negative inside); ``hand_contact`` (V,) bool (inside or within ``threshold``, as
+      :func:`contact_map`); ``object_distance_m`` (P,) float32 distance of each object point to
+      the hand's surface (unsigned); ``object_part`` (P,) int8 the part (``FINGER_NAMES``) of
+      the hand vertex nearest to each object point; ``object_contact`` (P,) bool (within
+      ``threshold`` of the hand); ``finger_contact`` (6,) bool, which parts touch.
+    """
+    hand_mesh = as_mesh(hand_mesh)
+    verts = np.asarray(hand_mesh.vertices, np.float64)
+    labels = np.asarray(finger_labels)
+    if labels.shape != (len(verts),):
+        raise ValueError(f"finger_labels has {labels.shape} entries but the hand has "
+                         f"{len(verts)} vertices")  # fmt: skip
+    pts = np.asarray(object_points, np.float64).reshape(-1, 3)
+    if not np.isfinite(pts).all():
+        raise ValueError("object_points contain NaN or inf")
+    obj = as_mesh(obj)
+    is_in = inside.contains(cache_lib.inside_index(cache, obj), verts)
+    d_hand = distance.surface_distance(cache_lib.distance_index(cache, obj), verts)
+    signed = np.where(is_in, -d_hand, d_hand)
+    d_obj = distance.surface_distance(distance.build_distance_index(hand_mesh), pts)
+    _, nearest = cKDTree(verts).query(pts)
+    hand_contact = is_in | (d_hand <= threshold)
+    return {
+        "hand_distance_m": signed.astype(np.float32),
+        "hand_contact": hand_contact,
+        "object_distance_m": d_obj.astype(np.float32),
+        "object_part": labels[nearest].astype(np.int8),
+        "object_contact": d_obj <= threshold,
+        "finger_contact": fingers_in_contact(hand_contact, labels),
+    }
+
+
+def finger_contact_rates(finger_contact: np.ndarray) -> dict[str, float]:
+    """Share of grasps (0..1) in which each hand part touches the object.
+
+    Args:
+      finger_contact: (B, 6) bool, as ``evaluate_meshes`` returns it.
+
+    Returns:
+      ``{part: rate}`` for palm, thumb, index, middle, ring, pinky.
+    """
+    fc = np.asarray(finger_contact, bool)
+    if fc.ndim != 2 or fc.shape[1] != len(FINGER_NAMES):
+        raise ValueError(f"finger_contact must be (B, {len(FINGER_NAMES)}), got {fc.shape}")
+    rates = fc.mean(axis=0) if len(fc) else np.zeros(len(FINGER_NAMES))
+    return {name: float(r) for name, r in zip(FINGER_NAMES, rates)}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from mgd_jax.evaluators.api import METRICS, summarize
+from mgd_jax.evaluators.contact import finger_contact_rates
 
 # (result key, column title, scale for display) in the paper's Table 1 order, then the extras.
 COLUMNS = (
@@ -67,4 +68,10 @@ def summary_table(results: dict, num_grasps: int, num_skipped: int) -> tuple[dic
             summary["metrics"][key] = {"mean": st["mean"], "std": st["std"]}
     md = ("| " + " | ".join(titles) + " |\n| " + " | ".join("---" for _ in titles) + " |\n| "
           + " | ".join(cells) + " |\n")  # fmt: skip
+    if "finger_contact" in results and len(np.asarray(results["finger_contact"])):
+        rates = finger_contact_rates(results["finger_contact"])
+        summary["finger_contact_rate"] = rates
+        md += ("\nContact per hand part (% of grasps):\n\n| " + " | ".join(rates) + " |\n| "
+               + " | ".join("---" for _ in rates) + " |\n| "
+               + " | ".join(f"{100 * r:.1f}" for r in rates.values()) + " |\n")  # fmt: skip
     return summary, md
