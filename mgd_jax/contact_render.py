@@ -82,5 +82,4 @@ def heatmap_views(hand_vertices: np.ndarray, hand_faces: np.ndarray, hand_distan
                             size=(size, size), point_rgba=cloud_rgba,
                             point_radius=0.0025)[0]["color"],
     ]  # fmt: skip
-    return contact_sheet(tiles, ncols=2, labels=["hand: distance to object",
-                                                 "object: distance to hand"])  # fmt: skip
+    return contact_sheet(tiles, ncols=2, labels=["hand", "object"])
