@@ -7,7 +7,9 @@ Stages (``mgd_jax.experiment``), each cached in the workdir and resumed when int
 datasets (``mgd_objects`` and ``mgd_synthetic`` at the ``datasets.config`` size, built into
 ``data_dir``, default ``~/tensorflow_datasets``, reused when present), the point VAE
 (``runs.point_vae``, a whole ``configs/point_vae.py`` run config), MGD (``runs.mgd``, a whole
-``configs/mgd_base.py`` run config), the ablations named in ``ablations`` (same MGD config with
+``configs/mgd_base.py`` run config), the learned baselines named in ``baselines``
+(``runs.grabnet``, a whole ``configs/grabnet.py`` run config: the GrabNet-style CVAE), the
+ablations named in ``ablations`` (same MGD config with
 ``async_schedulers=False`` / without object-only sources), conditional sampling on the held-out
 test objects and joint sampling (main model and ``sync_schedulers``), evaluation with
 ``mgd_jax.evaluators``, renders, and ``report.md`` + ``report.html``.
@@ -18,6 +20,7 @@ Arguments: '' is the CPU demo; ``tiny`` the smoke test (data inside the workdir)
 
 import ml_collections
 
+from configs import grabnet as grabnet_configs
 from configs import mgd_base
 from configs import point_vae as point_vae_configs
 from mgd_jax.grasps.config import DEFAULT_REFINE_STEPS
@@ -65,6 +68,21 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
                   latent_variance=1.0)
     config.runs.mgd = m
 
+    # The GrabNet-style baseline (configs/grabnet.py): GrabNet's sizes, trained on MGD's
+    # hand-object source with MGD's budget (steps, batch) and the same 512 object points.
+    g = grabnet_configs.get_config()
+    g.total_steps = m.total_steps
+    g.log_every_steps = m.log_every_steps
+    g.task.num_points = m.model.num_points
+    g.data.sources = m.data.sources[:1]
+    g.data.weights = (1.0,)
+    g.data.batch_size = m.data.batch_size
+    g.optim.warmup_steps = m.optim.warmup_steps
+    g.optim.ema_decay = m.optim.ema_decay
+    g.ckpt.every_steps = m.ckpt.every_steps
+    config.runs.grabnet = g
+    config.baselines = ("grabnet",)
+
     # Ablations (paper Tables 2-4 at demo scale): each is a full MGD run in its own folder.
     config.ablations = ("sync_schedulers", "no_object_only")
 
@@ -77,6 +95,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.sampling.batch_size = 256
     # The main model's grasps also refined, as `sample --refine` does (its default steps); 0 = off.
     config.sampling.refine_steps = DEFAULT_REFINE_STEPS
+    # ... and their fingers closed back onto the surface afterwards (`sample --refine_settle`).
+    config.sampling.refine_settle = True
     # The main model also sampled with physics guidance (mgd_jax.physics_guidance) of this
     # scale over the last physics_steps sampler steps; None = off.
     config.sampling.physics_guidance = ml_collections.config_dict.placeholder(float)
@@ -116,6 +136,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
         m.ckpt.every_steps = 6
         m.evals.num_batches = 1
         config.runs.mgd = m
+        g = grabnet_configs.get_config("tiny")
+        g.total_steps, g.log_every_steps, g.ckpt.every_steps = 12, 4, 6
+        config.runs.grabnet = g
         config.ablations = ()
         config.sampling.num_steps = 10
         config.sampling.num_per_object = 2

@@ -8,11 +8,13 @@ Stages, in order, each cached (a finished stage is reused; an interrupted traini
   point_vae    stage-1 point VAE            -> <workdir>/point_vae (checkpoints, eval.json)
   mgd          MGD                          -> <workdir>/mgd
   ablations    MGD variants                 -> <workdir>/mgd_<name>
+  baselines    learned baselines (``config.baselines``: the GrabNet-style CVAE)
+                                            -> <workdir>/<name>
   samples      conditional grasps on the held-out test objects (every model; the main
                model's also refined, ``sampling.refine_steps``, and sampled with physics
-               guidance, ``sampling.physics_guidance``), joint samples (the main model
-               and the sync_schedulers ablation), the ground truth and a nearest-neighbour
-               baseline
+               guidance, ``sampling.physics_guidance``), the GrabNet-style baseline's
+               (also refined), joint samples (the main model and the sync_schedulers
+               ablation), the ground truth and a nearest-neighbour baseline
                                             -> <workdir>/samples/<set>.npz
   evaluation   evaluators on every set      -> <workdir>/metrics.json
   report       renders + tables             -> <workdir>/report.md, report.html, *.png
@@ -43,6 +45,8 @@ from mgd_jax.data import builders, hoi
 logger = logging.getLogger(__name__)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Learned baselines the demo trains beside MGD (``config.baselines``), with their report titles.
+BASELINES = {"grabnet": "GrabNet-style CVAE (CoarseNet, mgd_jax.baselines.grabnet)"}
 ABLATIONS = {
     "sync_schedulers": "async_schedulers=False (t_o = t_h in the joint branch)",
     "no_object_only": "HOI data only (no object-only sources)",
@@ -160,8 +164,45 @@ def mgd_run_configs(config, workdir: str, data_dir: str | None) -> dict[str, ml_
     return runs
 
 
+def baseline_run_configs(config, data_dir: str | None) -> dict[str, ml_collections.ConfigDict]:
+    """The learned baselines named in ``config.baselines`` (``BASELINES``), as trainer configs:
+    ``config.runs.<name>`` with the demo's data dir and hand."""
+    runs = {}
+    for name in config.get("baselines", ()):
+        if name not in BASELINES:
+            raise ValueError(f"config.baselines: unknown '{name}'; known: {sorted(BASELINES)}")
+        if name not in config.runs:
+            raise ValueError(f"config.baselines names '{name}' but config.runs.{name} (its "
+                             "training config, e.g. configs/grabnet.py) is missing")  # fmt: skip
+        run = copy.deepcopy(config.runs[name])
+        if int(run.task.num_points) > int(config.runs.mgd.model.num_points):
+            raise ValueError(f"config.runs.{name}.task.num_points={run.task.num_points} exceeds "
+                             f"the test clouds' {config.runs.mgd.model.num_points} points "
+                             "(config.runs.mgd.model.num_points); use at most that")  # fmt: skip
+        with run.unlocked():
+            run.data.data_dir = data_dir
+            run.mano_path = config.mano_path
+        runs[name] = run
+    return runs
+
+
+def _refine(config, hand_model, data, objs: tuple) -> tuple[np.ndarray, np.ndarray]:
+    """A sample set's grasps (``data``: pose, trans, object_index) refined as ``sample --refine``
+    does (``sampling.refine_steps`` optimiser steps, fingers re-closed when
+    ``sampling.refine_settle``) on the test objects ``objs`` (``load_sample_objects``)."""
+    from mgd_jax import grasps  # lazily: the optimiser compiles
+    from mgd_jax.grasps.config import GraspConfig
+
+    ids, meshes, object_points = objs
+    settle = GraspConfig(refine_settle=bool(config.sampling.get("refine_settle", False)))
+    return grasps.refine_by_object(hand_model, data["pose"], data["trans"], data["object_index"],
+                                   meshes, int(config.sampling.refine_steps),
+                                   object_points=list(object_points), names=ids,
+                                   config=settle)  # fmt: skip
+
+
 def sample_sets(config, workdir: str, data_dir: str | None, runs: dict, stages: Stages,
-                hand_model) -> dict:  # fmt: skip
+                hand_model, baselines: dict | None = None) -> dict:  # fmt: skip
     """Write samples/<set>.npz for every set; returns {set: path}."""
     from mgd_jax.generator import Generator
 
@@ -183,7 +224,9 @@ def sample_sets(config, workdir: str, data_dir: str | None, runs: dict, stages: 
         paths[name] = path
 
     joint_runs = [n for n in runs if n in JOINT_RUNS]
-    key = {"sampling": _key(s), "runs": {n: stages.done.get(n) for n in runs}, "joint": joint_runs}
+    baselines = baselines or {}
+    key = {"sampling": _key(s), "runs": {n: stages.done.get(n) for n in [*runs, *baselines]},
+           "joint": joint_runs}  # fmt: skip
     if stages.finished("samples", key):
         return {f[:-4]: os.path.join(out_dir, f) for f in os.listdir(out_dir) if f.endswith(".npz")}
     object_index = np.repeat(np.arange(len(ids)), k)
@@ -217,24 +260,30 @@ def sample_sets(config, workdir: str, data_dir: str | None, runs: dict, stages: 
         json.dump({"dataset": hoi_name, "object_ids": ids,
                    "sources": [test[i]["source"] for i in ids]}, f, indent=1)  # fmt: skip
     np.save(os.path.join(out_dir, "object_points.npy"), np.stack([test[i]["points"] for i in ids]))
-    steps = int(s.get("refine_steps", 0) or 0)
-    if steps > 0:  # the main model's grasps refined as ``sample --refine`` does
-        from mgd_jax import grasps  # lazily: the optimiser compiles
+    if "grabnet" in baselines:
+        from mgd_jax.baselines.grabnet import GrabNetSampler
 
-        _, meshes, object_points = load_sample_objects(workdir)
-        cond = np.load(paths["mgd_conditional"])
+        sampler = GrabNetSampler.load(os.path.join(workdir, "grabnet"), config.mano_path or None)
         t0 = time.time()
-        pose, trans = grasps.refine_by_object(hand_model, cond["pose"], cond["trans"],
-                                              cond["object_index"], meshes, steps,
-                                              object_points=list(object_points), names=ids)  # fmt: skip
-        logger.info("samples: mgd conditional refined (%d steps), %d grasps in %.1f s", steps,
-                    len(pose), time.time() - t0)  # fmt: skip
-        save("mgd_refined", pose=pose, trans=trans, object_index=cond["object_index"])
+        pose, trans = sampler.conditional(points, seed=config.seed, batch_size=s.batch_size)
+        logger.info("samples: grabnet conditional, %d grasps in %.1f s", len(pose),
+                    time.time() - t0)  # fmt: skip
+        save("grabnet_conditional", pose=pose, trans=trans, object_index=object_index)
+    objs = load_sample_objects(workdir)  # ids, meshes, points of the test objects
+    if int(s.get("refine_steps", 0) or 0) > 0:  # as ``sample --refine`` does
+        for source, target in (("mgd_conditional", "mgd_refined"),
+                               ("grabnet_conditional", "grabnet_refined")):  # fmt: skip
+            if source in paths:
+                t0 = time.time()
+                pose, trans = _refine(config, hand_model, np.load(paths[source]), objs)
+                logger.info("samples: %s refined (%d steps), %d grasps in %.1f s", source,
+                            int(s.refine_steps), len(pose), time.time() - t0)  # fmt: skip
+                save(target, pose=pose, trans=trans, object_index=object_index)
     scale = s.get("physics_guidance")
     if scale:  # the main model sampled again, guided by the grasp energy over its last steps
         from mgd_jax import physics_guidance  # lazily: the grasp energy
 
-        _, meshes, _ = load_sample_objects(workdir)
+        meshes = objs[1]
         guidance = physics_guidance.PhysicsGuidance(float(scale), int(s.physics_steps))
         gen = Generator.load(os.path.join(workdir, "mgd"))
         t0 = time.time()
@@ -395,12 +444,15 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> str:
     runs = mgd_run_configs(config, workdir, data_dir)
     for name, run_config in runs.items():
         trained[name] = _train(name, run_config, os.path.join(workdir, name), stages)
+    baselines = baseline_run_configs(config, data_dir)
+    for name, run_config in baselines.items():
+        trained[name] = _train(name, run_config, os.path.join(workdir, name), stages)
 
-    sample_sets(config, workdir, data_dir, runs, stages, hand_model)
+    sample_sets(config, workdir, data_dir, runs, stages, hand_model, baselines)
     metrics = evaluate_sets(config, workdir, hand_model, stages)
     ids, meshes, _ = load_sample_objects(workdir)
     renders = report.render_sets(config, workdir, hand_model, ids, meshes)
-    titles = {f"mgd_{k}": v for k, v in ABLATIONS.items()}
+    titles = {**{f"mgd_{k}": v for k, v in ABLATIONS.items()}, **BASELINES}
     md, page = report.write_report(workdir, config, sizes, trained, metrics, renders,
                                    time.time() - start, titles)  # fmt: skip
     logger.info("wrote %s and %s", md, page)

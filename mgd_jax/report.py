@@ -17,8 +17,10 @@ from mgd_jax import contact_render, evaluators, hand, images, objects, render
 
 SET_TITLES = {
     "mgd_conditional": "MGD, conditional (unseen test objects)",
-    "mgd_refined": "MGD + refine (the grasp optimiser, `sample --refine`'s steps)",
+    "mgd_refined": "MGD + refine (the grasp optimiser, `sample --refine`'s defaults)",
     "mgd_physics": "MGD + physics guidance (the sampler's last steps, `sample --physics_guidance`)",
+    "grabnet_conditional": "GrabNet-style (CVAE)",
+    "grabnet_refined": "GrabNet-style + refine (the grasp optimiser standing in for RefineNet)",
     "mgd_sync_schedulers_conditional": "ablation: synchronous schedulers, conditional",
     "mgd_no_object_only_conditional": "ablation: no object-only data, conditional",
     "nearest_neighbour": "baseline: nearest-neighbour retrieval",
@@ -146,7 +148,7 @@ def write_report(workdir: str, config, sizes: dict, trained: dict, metrics: dict
             continue
         what = run_titles.get(run, "main model")
         loss = res.get("heldout/loss")
-        err = res.get("heldout/cond/joints_mm")
+        err = res.get("heldout/cond/joints_mm", res.get("heldout/joints_error_mm"))
         lines.append(f"| {run} | {what} | {loss:.4f} | {err:.1f} |" if loss is not None
                      else f"| {run} | {what} | - | - |")  # fmt: skip
     latent = latent_table(trained)
@@ -221,7 +223,8 @@ def render_sets(config, workdir: str, hand_model, ids: list[str],
     n_joint = int(config.report.get("num_joint_renders", n))
     out = {}
     for name, title in (("mgd_conditional", "conditional"), ("mgd_refined", "conditional, refined"),
-                        ("mgd_physics", "conditional, physics-guided"), ("mgd_joint", "joint"),
+                        ("mgd_physics", "conditional, physics-guided"),
+                        ("grabnet_conditional", "GrabNet-style (CVAE)"), ("mgd_joint", "joint"),
                         ("ground_truth", "ground truth")):  # fmt: skip
         path = os.path.join(workdir, "samples", f"{name}.npz")
         if not os.path.exists(path):

@@ -145,6 +145,9 @@ flags.DEFINE_float("physics_guidance", None,
 flags.DEFINE_integer("physics_steps", 20, "sampler steps guided by --physics_guidance", **_F)
 flags.DEFINE_bool("refine", False, "refine each grasp with mgd_jax.grasps", **_F)
 flags.DEFINE_integer("refine_steps", DEFAULT_REFINE_STEPS, "optimiser steps of --refine", **_F)
+flags.DEFINE_bool("refine_settle", True,
+                  "after --refine's optimiser steps, close the fingers back onto the surface so the "
+                  "grasp keeps holding (--norefine_settle: the optimiser steps alone)", **_F)
 flags.DEFINE_bool("evaluate", False, "per-sample metrics (mgd_jax.evaluators)", **_F)
 flags.DEFINE_string("metrics", "penetration,intersection,simulation,contact",
                     "metrics of --evaluate (comma list or all)", **_F)
@@ -244,7 +247,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     if args.refine:
         t1 = time.time()
         pose, trans = refine_samples(model, objs, rows, pose, trans, args.refine_steps,
-                                     not args.no_progress)  # fmt: skip
+                                     not args.no_progress, settle=args.refine_settle)  # fmt: skip
         refined_seconds = time.time() - t1
 
     return write_outputs(args, gen, objs, rows, pose, trans, finite, skipped,
@@ -253,17 +256,21 @@ def main(argv: Sequence[str] | None = None) -> dict:
 
 
 def refine_samples(model, objs: list[ObjectInput], rows: np.ndarray, pose: np.ndarray,
-                   trans: np.ndarray, steps: int, progress: bool) -> tuple[np.ndarray, np.ndarray]:
+                   trans: np.ndarray, steps: int, progress: bool,
+                   settle: bool = True) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     """``grasps.refine_by_object`` of every object's finite samples (all objects in one
     compilation); objects without a mesh, or whose mesh cannot be grasped, keep their samples (a
-    warning says why). Returns the new pose (N, 16, 3) and trans (N, 3)."""
+    warning says why). ``settle``: re-close the fingers after the optimiser steps
+    (``GraspConfig.refine_settle``). Returns the new pose (N, 16, 3) and trans (N, 3)."""
     from mgd_jax import grasps  # lazily: the optimiser compiles
+    from mgd_jax.grasps.config import GraspConfig
 
     bar = tqdm.tqdm(desc="refining", unit="object", disable=not progress)
     out = grasps.refine_by_object(model, pose, trans, rows, [o.mesh for o in objs], steps,
                                   object_points=[o.points for o in objs],
                                   names=[o.name for o in objs],
-                                  progress=lambda done: bar.update(done - bar.n))  # fmt: skip
+                                  progress=lambda done: bar.update(done - bar.n),
+                                  config=GraspConfig(refine_settle=settle))  # fmt: skip
     bar.close()
     return out
 
@@ -362,6 +369,7 @@ def write_outputs(args, gen, objs: list[ObjectInput], rows: np.ndarray, pose: np
         "seed": args.seed,
         "batch_size": args.batch_size,
         "refined": bool(args.refine),
+        "refine_settle": bool(args.refine and args.refine_settle),
         "simulator": args.simulator if args.evaluate else None,
         "hand": {"name": model.name, "fingerprint": hand.fingerprint(model)},
         "conventions": {"units": "meters", "frame": "object-centric (bounding-box centre at the "

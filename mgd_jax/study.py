@@ -250,8 +250,9 @@ def study_markdown(study: dict) -> str:
 
 def seed_config(config: ml_collections.ConfigDict, seed: int,
                 data_dir: str | None) -> ml_collections.ConfigDict:  # fmt: skip
-    """The demo config of one seed: ``config.seed = seed``, the point VAE's and MGD's training
-    seeds offset by it (ablations copy MGD's), the study's ``data_dir`` shared."""
+    """The demo config of one seed: ``config.seed = seed``, the point VAE's, MGD's and the
+    learned baselines' training seeds offset by it (ablations copy MGD's), the study's
+    ``data_dir`` shared."""
     c = copy.deepcopy(config)
     with c.unlocked():
         c.experiment = "demo"
@@ -259,6 +260,8 @@ def seed_config(config: ml_collections.ConfigDict, seed: int,
         c.seed = int(seed)
         c.runs.point_vae.seed = int(config.runs.point_vae.seed) + int(seed)
         c.runs.mgd.seed = int(config.runs.mgd.seed) + int(seed)
+        for name in config.get("baselines", ()):
+            c.runs[name].seed = int(config.runs[name].seed) + int(seed)
         c.data_in_workdir = False
         c.data_dir = data_dir
     return c

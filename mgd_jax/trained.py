@@ -188,13 +188,13 @@ def load_mgd(path: str, mano_path: str | None = None,
     run_info = os.path.join(path, "run.json")
     if os.path.isfile(run_info):  # written by the trainer (runs before it have none)
         with open(run_info) as f:
-            _check_hand(path, json.load(f).get("hand"), hand_model)
+            check_hand(path, json.load(f).get("hand"), hand_model)
     _check_mgd_shapes(path, config, params, vae)
     params = {"params": jax.tree_util.tree_map(jnp.asarray, params)}
     return TrainedMGD(config, params, vae, hand_model, step, path)
 
 
-def _check_hand(path: str, recorded: dict | None, hand_model: hand.HandModel) -> None:
+def check_hand(path: str, recorded: dict | None, hand_model: hand.HandModel) -> None:
     """Refuse another hand model than the one the model was trained with."""
     if recorded and hand.fingerprint(hand_model) != recorded["fingerprint"]:
         raise ValueError(
@@ -328,7 +328,7 @@ def _load_export(path: str, mano_path: str | None = None) -> TrainedMGD:
             "here; pass the same MANO file with --mano_path"
         )
     hand_model = hand.load(mano)
-    _check_hand(path, recorded, hand_model)
+    check_hand(path, recorded, hand_model)
     try:
         with ocp.StandardCheckpointer() as ckptr:
             tree = ckptr.restore(os.path.abspath(os.path.join(path, EXPORT_PARAMS)))

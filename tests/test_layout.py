@@ -14,8 +14,8 @@ LAYERS = (
     ("hand", "objects", "cli"),
     ("grasps", "evaluators", "models", "diffusion", "images", "render", "render_scene",
      "physics_guidance", "contact_render"),
-    ("losses", "latent_stats", "data", "baselines"),
-    ("tasks", "train", "checkpoint", "sharding", "trained"),
+    ("losses", "latent_stats", "data"),
+    ("tasks", "train", "checkpoint", "sharding", "trained", "baselines"),
     ("generator", "report"),
     ("sample", "evaluate", "experiment", "study", "export", "build_dataset", "hand_gallery"),
 )

@@ -132,6 +132,24 @@ def test_ablation_configs_change_only_what_they_name():
     assert runs["mgd"].task.point_vae == "/tmp/w/point_vae"
 
 
+def test_the_demo_baseline_trains_on_mgds_hand_object_data_with_its_budget():
+    config = demo_configs.get_config("")
+    runs = experiment.baseline_run_configs(config, "/data")
+    g, m = runs["grabnet"], config.runs.mgd
+    assert g.task.name == "grabnet" and g.data.sources == ("tfds:mgd_synthetic/demo",)
+    assert (g.total_steps, g.data.batch_size, g.task.num_points) == (
+        m.total_steps, m.data.batch_size, m.model.num_points)
+    assert g.data.data_dir == "/data" and g.model.bps_size == 4096  # GrabNet's own sizes
+    bad = demo_configs.get_config("tiny")
+    bad.baselines = ("grabnet", "ganhand")
+    with pytest.raises(ValueError, match="config.baselines: unknown 'ganhand'"):
+        experiment.baseline_run_configs(bad, None)
+    bad = demo_configs.get_config("tiny")
+    bad.runs.grabnet.task.num_points = 4096
+    with pytest.raises(ValueError, match="config.runs.grabnet.task.num_points=4096"):
+        experiment.baseline_run_configs(bad, None)
+
+
 def test_report_html_has_tables_and_images():
     page = report.markdown_to_html("# T\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n![x](x.png)\n")
     assert "<table>" in page and "<td>1</td>" in page and "src='x.png'" in page
@@ -222,8 +240,10 @@ def test_demo_tiny_pipeline_end_to_end_and_reuse(tmp_path, caplog):
     assert "MGD + refine" in report  # the main model's grasps, refined as sample --refine does
     assert "MGD + physics guidance" in report  # and sampled again with physics guidance
     assert "contact maps" in report  # heat maps of the main model's conditional grasps
+    assert "| GrabNet-style (CVAE) | 4 |" in report  # the learned baseline beside MGD
+    assert "GrabNet-style + refine" in report and "| grabnet |" in report
     for name in ("report.html", "mgd_conditional.png", "mgd_refined.png", "mgd_joint.png",
-                 "mgd_contact.png", "metrics.json"):
+                 "mgd_contact.png", "grabnet_conditional.png", "metrics.json"):
         assert (workdir / name).stat().st_size > 100, name
     again = subprocess.run([sys.executable, "launch.py", "--config=configs/demo.py:tiny",
                             f"--workdir={workdir}"], cwd=ROOT, capture_output=True, text=True,

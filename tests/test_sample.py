@@ -119,11 +119,17 @@ def test_refine_moves_the_grasps_and_says_so(exported, tmp_path):
     plain = _run(*args, f"--out={tmp_path / 'plain'}")
     refined = _run(*args, "--refine", "--refine_steps=2", f"--out={tmp_path / 'refined'}")
     assert refined["refined"] and not plain["refined"]
+    assert refined["refine_settle"] and not plain["refine_settle"]  # re-closing is the default
     assert refined["timing"]["refine_seconds"] > 0
+    unsettled = _run(*args, "--refine", "--refine_steps=2", "--norefine_settle",
+                     f"--out={tmp_path / 'unsettled'}")  # fmt: skip
+    assert unsettled["refined"] and not unsettled["refine_settle"]
     a = np.load(tmp_path / "plain" / "grasps.npz")
     b = np.load(tmp_path / "refined" / "grasps.npz")
+    c = np.load(tmp_path / "unsettled" / "grasps.npz")
     assert a["hand_pose"].shape == b["hand_pose"].shape
     assert np.isfinite(b["hand_pose"]).all() and not np.allclose(a["hand_pose"], b["hand_pose"])
+    assert not np.allclose(b["hand_pose"], c["hand_pose"])  # the closing moved the fingers
 
 
 def test_joint_mode_from_the_workdir(trained_mgd, tmp_path):

@@ -116,6 +116,7 @@ def test_seed_configs_share_data_and_derive_seeds():
     assert (c.experiment, c.seed, c.data_dir, c.data_in_workdir) == ("demo", 2, "/data", False)
     assert c.runs.point_vae.seed == config.runs.point_vae.seed + 2
     assert c.runs.mgd.seed == config.runs.mgd.seed + 2 and "study" not in c
+    assert c.runs.grabnet.seed == config.runs.grabnet.seed + 2  # the learned baseline too
     assert config.seed == 0 and config.runs.mgd.seed == 0  # the study's config is untouched
     with pytest.raises(ValueError, match="unknown argument"):
         study_configs.get_config("huge")

@@ -6,6 +6,7 @@ model means adding a module here and a line in ``_TASKS``, not touching the trai
 
   point_vae   stage-1 point VAE (``configs/point_vae.py``)
   mgd         MGD on the frozen point VAE (``configs/mgd_base.py``, ``full.py``, ``demo.py``)
+  grabnet     the GrabNet-style CVAE baseline (``configs/grabnet.py``)
 """
 
 from __future__ import annotations
@@ -36,9 +37,9 @@ class Task:
 
 
 def _modules() -> dict:
-    from mgd_jax.tasks import mgd, point_vae
+    from mgd_jax.tasks import grabnet, mgd, point_vae
 
-    return {"point_vae": point_vae, "mgd": mgd}
+    return {"point_vae": point_vae, "mgd": mgd, "grabnet": grabnet}
 
 
 def validate(config: ml_collections.ConfigDict) -> None:
