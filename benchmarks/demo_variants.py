@@ -13,7 +13,8 @@ intersection, MuJoCo simulation displacement, contact; diversity of the joints):
   * ``guidance s`` (``--guidance``): the same rows sampled again with conditional guidance
     scale s (the demo's seed, method and steps), the same subset evaluated;
   * ``physics s`` (``--physics``): sampled again with physics guidance of scale s over the last
-    ``--physics_steps`` sampler steps (:mod:`mgd_jax.physics_guidance`, the objects' SDF grids).
+    ``--physics_steps`` sampler steps (:mod:`mgd_jax.physics_guidance`, the objects' SDF grids),
+    optionally with its floor and a stronger contact weight in the energy.
 
 Sampling variants are timed on their second call (compiled), against the plain sampler's second
 call (``unrefined`` row's time).
@@ -65,8 +66,10 @@ def main() -> None:
     parser.add_argument("--guidance", default="",
                         help="comma-separated conditional guidance scales to sample with")
     parser.add_argument("--physics", default="",
-                        help="comma-separated physics guidance settings to sample with: SCALE or "
-                             "SCALE:FLOOR (PhysicsGuidance.floor, default 1)")
+                        help="comma-separated physics guidance settings to sample with: SCALE, "
+                             "SCALE:FLOOR (PhysicsGuidance.floor, default 1) or "
+                             "SCALE:FLOOR:CONTACT (the energy's contact weight "
+                             "GraspConfig.w_contact, default 1; penetration's is 40)")
     parser.add_argument("--settle_sampled", action="store_true",
                         help="also evaluate each sampling variant with its fingers re-closed")
     parser.add_argument("--physics_steps", type=int, default=20)
@@ -108,9 +111,11 @@ def main() -> None:
         if physics_scales:
             grids = physics_guidance.object_grids(meshes, names=ids)
             for p in physics_scales:
+                energy = GraspConfig(w_contact=p[2]) if len(p) > 2 else GraspConfig()
                 guidance = physics_guidance.PhysicsGuidance(
-                    p[0], args.physics_steps, args.physics_iterations, *p[1:])
-                name = f"physics {guidance.scale:g} (floor {guidance.floor:g})"
+                    p[0], args.physics_steps, args.physics_iterations, *p[1:2], config=energy)
+                name = f"physics {guidance.scale:g} (floor {guidance.floor:g}"
+                name += f", contact weight {energy.w_contact:g})" if len(p) > 2 else ")"
                 variants.append((name, dict(physics=guidance, grids=grids, grid_rows=rows_all)))
 
         def draw(**kwargs):

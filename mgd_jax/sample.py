@@ -410,6 +410,11 @@ def _evaluate(args, model, samples: list[dict], hand_meshes: list, obj_meshes: l
     for r, n in enumerate(have):
         samples[n]["metrics"] = {k: evaluators.jsonable(v[r]) for k, v in results.items()}
     summary, md = evaluators.summary_table(results, len(have), len(samples) - len(have))
+    if args.mode == "conditional":  # each object's own figures (joint objects are one sample each)
+        summary["per_object"], table = evaluators.per_object_table(
+            results, [samples[n]["object"] for n in have])  # fmt: skip
+        md += "\nPer object (mean over its grasps):\n\n" + table
+        logger.info("metrics per object:\n%s", table)
     with open(os.path.join(args.out, "metrics.json"), "w") as f:
         json.dump(summary, f, indent=1)
     with open(os.path.join(args.out, "metrics.md"), "w") as f:

@@ -59,8 +59,15 @@ def test_conditional_outputs_reload_and_are_seeded(exported, tmp_path):
     assert (out / "metrics.md").read_text().startswith("| Penetration depth (cm)")
     assert "Contact per hand part" in (out / "metrics.md").read_text()
     with open(out / "metrics.json") as f:
-        assert set(json.load(f)["finger_contact_rate"]) == {"palm", "thumb", "index", "middle",
-                                                             "ring", "pinky"}  # fmt: skip
+        summary = json.load(f)
+    assert set(summary["finger_contact_rate"]) == {"palm", "thumb", "index", "middle", "ring",
+                                                   "pinky"}  # fmt: skip
+    # Each object's own figures: the mean of its grasps' metrics, in the JSON and the table.
+    per = summary["per_object"]
+    assert list(per) == ["box", "sub__ball"] and per["box"]["num_grasps"] == 2
+    box = [s["metrics"]["penetration_depth_cm"] for s in index["samples"] if s["object"] == "box"]
+    assert per["box"]["penetration_depth_cm"] == pytest.approx(np.mean(box))
+    assert "| box | 2 |" in (out / "metrics.md").read_text()
     # Contact maps both ways in every sample with an object mesh (the box and the ball's alpha
     # shape), their parts in the index, their heat maps among the renders.
     for s in index["samples"]:

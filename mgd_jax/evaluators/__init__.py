@@ -53,6 +53,7 @@ from mgd_jax.evaluators.summary import (
     SHEET_METRICS,
     jsonable,
     parse_metrics,
+    per_object_table,
     summary_table,
 )
 
@@ -61,6 +62,7 @@ __all__ = [
     "SHEET_METRICS",
     "jsonable",
     "parse_metrics",
+    "per_object_table",
     "summary_table",
     "FINGER_NAMES",
     "HAND_SHAPES",

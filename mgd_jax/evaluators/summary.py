@@ -75,3 +75,34 @@ def summary_table(results: dict, num_grasps: int, num_skipped: int) -> tuple[dic
                + " | ".join("---" for _ in rates) + " |\n| "
                + " | ".join(f"{100 * r:.1f}" for r in rates.values()) + " |\n")  # fmt: skip
     return summary, md
+
+
+def per_object_table(results: dict, names: list[str]) -> tuple[dict, str]:
+    """Each object's mean of every Table-1 column over its grasps.
+
+    Args:
+      results: per-grasp metrics (``evaluate_meshes``), each (N,).
+      names: (N,) the object of each grasp.
+
+    Returns:
+      ({object: {"num_grasps", result key: mean (NaN-free; None if none is finite)}},
+      Markdown table with one row per object in first-seen order, displayed as in
+      :func:`summary_table`).
+    """
+    cols = [(k, t, s) for k, t, s in COLUMNS if k in results]
+    names = [str(n) for n in names]
+    table: dict[str, dict] = {}
+    lines = ["| object | grasps | " + " | ".join(t for _, t, _ in cols) + " |",
+             "|" + "---|" * (len(cols) + 2)]  # fmt: skip
+    for name in dict.fromkeys(names):
+        idx = [i for i, n in enumerate(names) if n == name]
+        row: dict = {"num_grasps": len(idx)}
+        cells = []
+        for key, _, scale in cols:
+            v = np.asarray(results[key], np.float64)[idx]
+            v = v[np.isfinite(v)]
+            row[key] = float(v.mean()) if len(v) else None
+            cells.append(f"{scale * row[key]:.2f}" if len(v) else "-")
+        table[name] = row
+        lines.append(f"| {name} | {len(idx)} | " + " | ".join(cells) + " |")
+    return table, "\n".join(lines) + "\n"
